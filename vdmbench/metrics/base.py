@@ -1,0 +1,141 @@
+"""The metric contract.
+
+Every metric is a `torchmetrics.Metric`: explicit float64 states merged by `dist_reduce_fx="sum"`,
+so it streams over any number of clips in constant memory and reduces across processes unchanged.
+
+A metric module exposes `METRICS = [Class, ...]`; each class has a registry `name` (what suites
+list), the `outputs` it produces (the first is its headline value), and per output whether higher
+is better. Per-sample metrics also return one value per clip (`sample_values`) for the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
+
+import torch
+from torchmetrics import Metric
+
+from vdmbench.errors import MetricInputError
+
+
+@dataclass
+class ClipBatch:
+    """A batch of clips plus what some metrics need besides the pixels."""
+
+    videos: torch.Tensor  # uint8 [B, T, H, W, 3]
+    prompts: list[str] = field(default_factory=list)
+    fps: list[float] = field(default_factory=list)
+    sample_ids: list[str] = field(default_factory=list)
+    ground_truth: torch.Tensor | None = None  # uint8 [B, T, H, W, 3] (prediction/interpolation)
+    source: torch.Tensor | None = None  # uint8 [B, T, H, W, 3] (editing: the clip that was edited)
+    cond_indices: list[tuple[int, ...]] = field(default_factory=list)  # frames given to the model
+    sha256: list[str] = field(default_factory=list)  # content hash of each clip's file, for caches
+
+    def __len__(self) -> int:
+        return int(self.videos.shape[0])
+
+
+@dataclass
+class MetricContext:
+    """What the runner lends metrics: device, batching, caches, weights and the reference set."""
+
+    device: str = "cpu"
+    batch_size: int = 8
+    precision: str = "fp32"
+    cache_dir: Path | None = None  # feature caches (keyed by content hash)
+    weights_path: dict[str, str] = field(default_factory=dict)  # explicit weight files by name
+    # Iterator over the suite's reference clips (real videos), or None when the suite has none.
+    reference: Callable[[], Iterator[ClipBatch]] | None = None
+    reference_id: str | None = None  # content hash of the reference set, for feature caches
+    seed: int = 0
+
+
+def check_uint8_videos(videos: torch.Tensor, metric: str) -> torch.Tensor:
+    """Refuse anything but uint8 [B, T, H, W, 3]: floats in [0, 1] here are the classic FVD bug."""
+    if not isinstance(videos, torch.Tensor):
+        raise MetricInputError(f"{metric}: expected a torch.Tensor of videos, got {type(videos).__name__}")
+    if videos.dtype != torch.uint8:
+        hint = ""
+        if torch.is_floating_point(videos) and videos.numel() and float(videos.max()) <= 1.0:
+            hint = " (these look like floats in [0, 1]; multiply by 255 and convert to uint8)"
+        raise MetricInputError(
+            f"{metric}: expected uint8 videos in [0, 255] with shape [B, T, H, W, 3], got {videos.dtype}{hint}"
+        )
+    if videos.ndim != 5 or videos.shape[-1] != 3:
+        raise MetricInputError(f"{metric}: expected shape [B, T, H, W, 3], got {list(videos.shape)}")
+    return videos
+
+
+class VideoMetric(Metric):
+    """Base class of all vdmbench metrics."""
+
+    name: ClassVar[str]
+    outputs: ClassVar[tuple[str, ...]]
+    # Per output: True if higher is better. Missing outputs default to the headline's direction.
+    higher_is_better_by_output: ClassVar[dict[str, bool]] = {}
+    per_sample: ClassVar[bool] = True
+    # Which ClipBatch fields / context parts the metric needs: "prompts", "ground_truth",
+    # "source", "reference".
+    requires: ClassVar[frozenset[str]] = frozenset()
+    min_frames: ClassVar[int] = 1
+    full_state_update: ClassVar[bool] = False
+
+    def __init__(self, context: MetricContext | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.context = context or MetricContext()
+
+    def direction(self, output: str) -> bool:
+        return self.higher_is_better_by_output.get(output, bool(self.higher_is_better))
+
+    @property
+    def comparable(self) -> bool:
+        """False when the numbers cannot be compared with published ones (e.g. random weights)."""
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        """Stored with each run's metric rows: how the number was made."""
+        return {"metric": self.name, "comparable": self.comparable}
+
+    def check_batch(self, batch: ClipBatch) -> torch.Tensor:
+        videos = check_uint8_videos(batch.videos, self.name)
+        if videos.shape[1] < self.min_frames:
+            raise MetricInputError(
+                f"{self.name}: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}"
+            )
+        for need in ("prompts", "ground_truth", "source"):
+            if need in self.requires:
+                value = getattr(batch, need)
+                if value is None or (isinstance(value, list) and len(value) != len(batch)):
+                    raise MetricInputError(f"{self.name}: needs {need} for every clip in the batch")
+        return videos
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        """Per-clip values {output: float64 [B]} (per-sample metrics only)."""
+        raise NotImplementedError(f"{self.name} is a set-level metric: it has no per-clip values")
+
+
+class PerSampleMetric(VideoMetric):
+    """A metric defined per clip; the run value of each output is its mean over clips."""
+
+    def __init__(self, context: MetricContext | None = None, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        for out in self.outputs:
+            self.add_state(f"sum_{out}", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, batch: ClipBatch, values: dict[str, torch.Tensor] | None = None) -> None:
+        """Accumulate a batch; pass `values` from `sample_values` to avoid computing them twice."""
+        if values is None:
+            values = self.sample_values(batch)
+        for out in self.outputs:
+            v = values[out].to(torch.float64)
+            setattr(self, f"sum_{out}", getattr(self, f"sum_{out}") + v.sum())
+        self.count += len(batch)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        if self.count == 0:
+            raise MetricInputError(f"{self.name}: no clips were scored")
+        return {out: getattr(self, f"sum_{out}") / self.count for out in self.outputs}
+

@@ -295,7 +295,8 @@ def _encode(video, path: Path, fmt, codec, pix_fmt, options, *, pad_even: bool) 
         if ph or pw:
             frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The pid in the name lets a resumed run delete what a killed writer left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         with av.open(tmp, "w", format=fmt) as container:

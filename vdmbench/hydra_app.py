@@ -1,0 +1,58 @@
+"""`vdmbench run` as a Hydra application: config groups, overrides, multirun and launchers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from vdmbench.adapters import validate_adapter_config
+from vdmbench.errors import VdmbenchError
+from vdmbench.report import print_plan, print_run_summary
+from vdmbench.runner import RunOptions, Runner, parse_shard
+from vdmbench.suites import parse_suite
+
+
+def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
+    return RunOptions(
+        results_dir=Path(cfg.results_dir),
+        db=Path(cfg.db) if cfg.db else None,
+        device=str(cfg.device),
+        batch_size=int(cfg.batch_size),
+        precision=str(cfg.precision),
+        shard=parse_shard(cfg.shard),
+        resume=bool(cfg.resume),
+        use_cache=bool(cfg.cache),
+        preview=bool(cfg.preview),
+        run_id=str(cfg.run_id) if cfg.run_id else None,
+        progress=bool(cfg.progress),
+        overrides=overrides,
+    )
+
+
+def runner_from_config(cfg: DictConfig, overrides: list[str]) -> Runner:
+    suite_dict: Any = OmegaConf.to_container(cfg.suite, resolve=True)
+    model_dict: Any = OmegaConf.to_container(cfg.model, resolve=True)
+    suite = parse_suite(suite_dict, source=f"suite {suite_dict.get('name', '?')}")
+    adapter_config = validate_adapter_config(model_dict, f"model {model_dict.get('name', '?')}")
+    return Runner(suite, adapter_config, options_from_config(cfg, overrides))
+
+
+@hydra.main(config_path="conf", config_name="run", version_base="1.3")
+def hydra_run(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task)
+    try:
+        runner = runner_from_config(cfg, overrides)
+        if cfg.dry_run:
+            print_plan(runner)
+            return
+        summary = runner.run()
+        print_run_summary(runner, summary)
+    except VdmbenchError as e:
+        print(f"vdmbench: error: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None

@@ -1,0 +1,66 @@
+"""What produced a result: package versions, device, git sha. Stored with every run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_PACKAGES = ("vdmbench", "torch", "torchvision", "torchmetrics", "numpy", "scipy", "duckdb", "av",
+             "decord", "open_clip_torch", "opencv-python-headless", "diffusers", "hydra-core", "safetensors")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_sha() -> str | None:
+    """The commit of the vdmbench source when it runs from a checkout."""
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+_SECRET_WORDS = ("key", "token", "secret", "password", "auth")
+
+
+def _redact(override: str) -> str:
+    """Keys are read from the environment, but a user may still type one on the command line."""
+    name, sep, _ = override.partition("=")
+    if sep and any(w in name.lower() for w in _SECRET_WORDS):
+        return f"{name}=<redacted>"
+    return override
+
+
+def environment(device: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    import torch
+
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "packages": package_versions(),
+        "command_overrides": [_redact(o) for o in overrides or []],
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+        env["cuda"] = torch.version.cuda
+    return env

@@ -247,7 +247,7 @@ class Runner:
         try:
             per_sample = [m for m in metrics if m.per_sample]
             bar = _progress(len(planned), len(planned) - len(todo), self.options.progress, self.adapter_config["name"])
-            step = max(1, getattr(getattr(self._adapter, "capabilities", None), "batch_size", 0) or self.options.batch_size)
+            step = self._chunk_size(todo)
             for chunk in _chunks(todo, step):
                 g, c = self._process(run_id, chunk, per_sample)
                 generated, cached = generated + g, cached + c
@@ -266,6 +266,14 @@ class Runner:
         ).iloc[0]
         return RunSummary(run_id, self.options.db_path, int(counts.iloc[0]), int(counts.iloc[1]),
                           generated, cached, rows, resumed)
+
+    def _chunk_size(self, todo: Sequence[PlannedSample]) -> int:
+        """Samples per generate() call: the adapter's batch size, so every finished batch is
+        recorded before the next starts. A fully cached run never builds (loads) the model."""
+        hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.use_cache else {}
+        if todo and len(hits) < len(todo):
+            return max(1, int(self.adapter.capabilities.batch_size))
+        return max(1, self.options.batch_size)
 
     def _process(self, run_id: str, chunk: Sequence[PlannedSample], metrics: Sequence[VideoMetric]) -> tuple[int, int]:
         """Generate (or load from cache), write, score and record one chunk of samples."""

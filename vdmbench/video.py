@@ -78,7 +78,8 @@ class Video:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    num_frames: int  # as the container claims; 0 when unknown
+    num_frames: int  # as the container claims (or duration x fps where it has no count); 0 if unknown
+    exact_count: bool  # num_frames is the stream's own frame count, not an estimate
     height: int
     width: int
     fps: float
@@ -101,9 +102,10 @@ def select_indices(
     if target_fps is not None:
         if target_fps <= 0:
             raise VideoError(f"target fps must be positive, got {target_fps}")
+        # The frame on screen at time i / target_fps is the last one that started by then.
         step = src_fps / target_fps
         n_out = max(1, int(np.floor((total - 1) / step + 1e-9)) + 1)
-        idx = [min(total - 1, int(round(i * step))) for i in range(n_out)]
+        idx = [min(total - 1, int(np.floor(i * step + 1e-9))) for i in range(n_out)]
     else:
         idx = list(range(total))
     idx = idx[::stride]
@@ -145,8 +147,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 raise VideoError(f"{path}: no video stream in this file")
             s = container.streams.video[0]
             fps = float(s.average_rate or s.guessed_rate or 0) or 0.0
+            count, exact = int(s.frames or 0), bool(s.frames)
+            if not count and fps and container.duration:  # e.g. Matroska stores only a duration
+                count = int(round(container.duration / 1e6 * fps))
             return VideoInfo(
-                num_frames=int(s.frames or 0),
+                num_frames=count,
+                exact_count=exact,
                 height=int(s.codec_context.height),
                 width=int(s.codec_context.width),
                 fps=fps,
@@ -189,13 +195,13 @@ def read_video(
     errors: list[str] = []
     if backend in ("auto", "decord"):
         try:
-            return _read_decord(path, num_frames, stride, target_fps)
+            return _read_decord(path, info, num_frames, stride, target_fps)
         except ImportError as e:
             errors.append(f"decord unavailable ({e})")
             if backend == "decord":
                 raise VideoError(f"{path}: decord is not installed; use backend='pyav'") from e
         except VideoError as e:
-            if backend == "decord" or "frames after selection" in str(e):
+            if backend == "decord" or "frames after selection" in str(e) or "truncated" in str(e):
                 raise
             errors.append(str(e))
         except Exception as e:  # decord's RuntimeError / DECORDError
@@ -214,11 +220,22 @@ def _existing(path: str | os.PathLike) -> Path:
     return p
 
 
-def _read_decord(path: Path, num_frames, stride, target_fps) -> Video:
+def _check_complete(path: Path, info: VideoInfo, decoded: int) -> None:
+    """Decoders return fewer frames than the container claims, silently, for truncated files."""
+    slack = 0 if info.exact_count else 1  # a duration-based estimate can be off by one frame
+    if info.num_frames and decoded < info.num_frames - slack:
+        raise VideoError(
+            f"{path}: decoded {decoded} of the {info.num_frames} frames the container claims; "
+            "the file is truncated or corrupt"
+        )
+
+
+def _read_decord(path: Path, info: VideoInfo, num_frames, stride, target_fps) -> Video:
     import decord
 
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     total = len(vr)
+    _check_complete(path, info, total)
     fps = float(vr.get_avg_fps()) or 1.0
     idx = select_indices(total, fps, num_frames=num_frames, stride=stride, target_fps=target_fps)
     frames = vr.get_batch(idx).asnumpy()
@@ -248,11 +265,7 @@ def _read_pyav(path: Path, info: VideoInfo, num_frames, stride, target_fps, max_
         # A decode error after some frames: treat as truncated, checked below.
     if not frames:
         raise VideoError(f"{path}: no frames could be decoded; the file is corrupt or empty")
-    if info.num_frames and len(frames) < info.num_frames:
-        raise VideoError(
-            f"{path}: decoded {len(frames)} of the {info.num_frames} frames the container claims; "
-            "the file is truncated or corrupt"
-        )
+    _check_complete(path, info, len(frames))
     fps = info.fps or 1.0
     idx = select_indices(len(frames), fps, num_frames=num_frames, stride=stride, target_fps=target_fps)
     arr = np.stack([frames[i] for i in idx])

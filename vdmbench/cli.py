@@ -32,6 +32,7 @@ clips already generated for the same model config are reused from the cache.
   resume=false        start a new run even if an unfinished one exists
   cache=false         regenerate clips even when cached
   run_id=ID           force a run id (resumes that run if it exists)
+  timeout=SECONDS     per request: a backend call that hangs longer is recorded as failed
   suite.seeds=[0,1,2] model.params.steps=10 ...   override any field of the suite or model
   --dry-run           print the plan (samples, cached clips, paid API calls); generate nothing
   -m, --multirun      sweep: e.g. -m model=reference-unet3d,reference-temporal-attention

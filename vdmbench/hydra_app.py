@@ -29,6 +29,7 @@ def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
         preview=bool(cfg.preview),
         run_id=str(cfg.run_id) if cfg.run_id else None,
         progress=bool(cfg.progress),
+        timeout=float(cfg.timeout) if cfg.timeout else None,
         overrides=overrides,
     )
 

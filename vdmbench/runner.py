@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class RunOptions:
     preview: bool = True
     run_id: str | None = None
     progress: bool = True
+    timeout: float | None = None  # seconds per request before a hung backend call is abandoned
     overrides: list[str] = field(default_factory=list)  # recorded in the manifest
 
     @property
@@ -299,7 +301,7 @@ class Runner:
         if misses:
             t0 = time.perf_counter()
             try:
-                outputs = list(self.adapter.generate([p.request for p in misses]))
+                outputs = self._generate([p.request for p in misses])
                 if len(outputs) != len(misses):
                     raise AdapterError(f"adapter returned {len(outputs)} videos for {len(misses)} requests")
             except Exception as e:  # the whole call failed: every request in it failed
@@ -340,6 +342,29 @@ class Runner:
             ))
         self.store.record_samples(run_id, records, {k: v for k, v in values.items() if k not in errors})
         return generated, len(chunk) - generated
+
+    def _generate(self, requests: list[GenerationRequest]) -> list[Any]:
+        """Call the adapter, abandoning the call after `timeout` seconds per request."""
+        if not self.options.timeout:
+            return list(self.adapter.generate(requests))
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["out"] = list(self.adapter.generate(requests))
+            except BaseException as e:  # handed to the caller below
+                result["err"] = e
+
+        # A daemon thread: a backend that never returns must not keep the process alive at exit.
+        worker = threading.Thread(target=work, name="vdmbench-generate", daemon=True)
+        worker.start()
+        limit = self.options.timeout * len(requests)
+        worker.join(limit)
+        if worker.is_alive():
+            raise AdapterError(f"generation timed out after {limit:g} s (timeout={self.options.timeout:g} s per request)")
+        if "err" in result:
+            raise result["err"]
+        return result["out"]
 
     def _score(self, chunk, videos, errors, info, metrics) -> dict[str, dict[str, float]]:
         """Per-sample metric values; clips of equal shape are scored together."""

@@ -1,0 +1,1 @@
+"""Procedural data: the "shapes" text-to-video domain with exact ground truth."""

@@ -1,0 +1,1 @@
+"""Bundled reference video-diffusion models (3D U-Net, temporal-attention U-Net) and training."""

@@ -161,3 +161,40 @@ def test_help_texts(vdmbench_cli):
     assert "suite=NAME" in vdmbench_cli("run", "--help", check=True).stdout
     assert "tiny" not in vdmbench_cli("list", "suites", check=True).stdout  # fixtures are not shipped
     assert "smoke" in vdmbench_cli("list", "suites", check=True).stdout
+
+
+def test_two_runs_on_one_database_both_complete(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_DELAY": "0.1"}
+    base = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "progress=false",
+            f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
+    procs = [subprocess.Popen([*base, f"model={m}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for m in ("toy-slow", "toy-noise")]
+    # Meanwhile a reader (the dashboard's way: short read-only connections) keeps getting answers.
+    from vdmbench.store import Store
+
+    reads = 0
+    while any(p.poll() is None for p in procs):
+        if (tmp_path / "results" / "vdmbench.duckdb").exists():
+            Store(tmp_path / "results" / "vdmbench.duckdb", read_only=True).runs()
+            reads += 1
+        time.sleep(0.2)
+    for p in procs:
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+    assert reads > 0
+    assert db_rows(tmp_path, "SELECT model, count(*) FROM samples JOIN runs USING (run_id) GROUP BY model ORDER BY model") == [
+        ("toy-noise", 12), ("toy-slow", 12)]
+
+
+def test_same_run_twice_at_once_never_shares_a_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_DELAY": "0.2"}
+    cmd = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "model=toy-slow", "progress=false",
+           f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    # Two separate runs (the second could not take the first's lock), each complete, no duplicates.
+    assert db_rows(tmp_path, "SELECT count(*) FROM runs WHERE status = 'finished'") == [(2,)]
+    assert db_rows(tmp_path, "SELECT run_id, count(*), count(DISTINCT sample_id) FROM samples GROUP BY run_id HAVING count(*) <> 12") == []

@@ -176,6 +176,7 @@ class Runner:
         self.options = options
         self.device = resolve_device(options.device)
         self._adapter = adapter
+        self._run_lock = None
         self.store = Store(options.db_path)
         self.db_dir = options.db_path.resolve().parent
         self.video_dir = Path(options.results_dir) / "videos" / safe_filename(adapter_config["name"])
@@ -215,18 +216,40 @@ class Runner:
         return p if p.is_absolute() else self.db_dir / p
 
     # -- run ---------------------------------------------------------------------------------
+    def _lock(self, run_id: str):
+        """An exclusive lock on the run's folder, held while this process works on it. The OS
+        releases it when the process dies, so a killed run is resumable at once, and a second
+        process never works on the same run."""
+        import fcntl
+
+        folder = Path(self.options.results_dir) / "runs" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / "lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        return handle
+
     def start_or_resume(self) -> tuple[str, bool]:
         shard = f"{self.options.shard[0]}/{self.options.shard[1]}" if self.options.shard else None
+        candidates: list[str] = []
         if self.options.run_id:
-            existing = self.store.query("SELECT status FROM runs WHERE run_id = ?", [self.options.run_id])
-            if not existing.empty:
-                return self.options.run_id, True
+            if not self.store.query("SELECT 1 FROM runs WHERE run_id = ?", [self.options.run_id]).empty:
+                candidates = [self.options.run_id]
         elif self.options.resume:
-            found = self.store.find_resumable(self.suite.hash, self.config_hash(), shard)
-            if found:
-                return found, True
+            candidates = self.store.resumable_runs(self.suite.hash, self.config_hash(), shard)
+        for run_id in candidates:
+            lock = self._lock(run_id)
+            if lock is not None:
+                self._run_lock = lock
+                return run_id, True
+            if self.options.run_id:
+                raise ConfigError(f"run {run_id} is being worked on by another process; wait for it to finish")
         run_id = self.options.run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        self.store.create_run({
+        self._run_lock = self._lock(run_id)  # before the row exists, so nobody else can take it
+        record = {
             "run_id": run_id, "suite": self.suite.name, "suite_version": self.suite.version,
             "suite_hash": self.suite.hash, "model": self.adapter_config["name"],
             "adapter_config": self.adapter_config, "config_hash": self.config_hash(),
@@ -234,7 +257,9 @@ class Runner:
             "git_sha": git_sha(),
             "env": environment(self.device, overrides=self.options.overrides),
             "shard": shard, "suite_config": self.suite.to_dict(),
-        })
+        }
+        self.store.create_run(record)
+        _write_manifest(Path(self.options.results_dir) / "runs" / run_id / "manifest.json", record)
         return run_id, False
 
     def run(self) -> RunSummary:
@@ -257,11 +282,14 @@ class Runner:
             bar.close()
             rows = self._run_metrics(run_id, metrics)
             self.store.record_run_metrics(run_id, rows)
+            self.store.set_run_status(run_id, "finished", finished=True)
         except BaseException:
             self.store.set_run_status(run_id, "interrupted")
             raise
-        shard_status = "finished"
-        self.store.set_run_status(run_id, shard_status, finished=True)
+        finally:
+            if self._run_lock is not None:
+                self._run_lock.close()
+                self._run_lock = None
         counts = self.store.query(
             "SELECT count(*) FILTER (WHERE status='ok'), count(*) FILTER (WHERE status='failed') FROM samples WHERE run_id = ?",
             [run_id],
@@ -452,6 +480,15 @@ class Runner:
                     "details": {**details, "higher_is_better": m.direction(out)},
                 })
         return rows
+
+
+def _write_manifest(path: Path, record: dict[str, Any]) -> None:
+    """The run's manifest next to its files: everything that produced it, as JSON (atomic)."""
+    import json
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, path)
 
 
 def _get_float(result: Any, key: str) -> float | None:

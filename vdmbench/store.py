@@ -167,16 +167,16 @@ class Store:
             else:
                 con.execute("UPDATE runs SET status = ? WHERE run_id = ?", [status, run_id])
 
-    def find_resumable(self, suite_hash: str, config_hash: str, shard: str | None) -> str | None:
-        """The newest unfinished run with the same suite, adapter config and shard."""
+    def resumable_runs(self, suite_hash: str, config_hash: str, shard: str | None) -> list[str]:
+        """Unfinished runs with the same suite, adapter config and shard, newest first."""
         with self.connect() as con:
-            row = con.execute(
+            rows = con.execute(
                 """SELECT run_id FROM runs WHERE suite_hash = ? AND config_hash = ?
                    AND shard IS NOT DISTINCT FROM ? AND status <> 'finished'
-                   ORDER BY started_at DESC LIMIT 1""",
+                   ORDER BY started_at DESC, run_id DESC""",
                 [suite_hash, config_hash, shard],
-            ).fetchone()
-        return row[0] if row else None
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])

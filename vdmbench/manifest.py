@@ -39,10 +39,26 @@ def git_sha() -> str | None:
 _SECRET_WORDS = ("key", "token", "secret", "password", "auth")
 
 
+def is_secret_name(name: str) -> bool:
+    # "api_key_env" names a variable (not a secret itself), so it is kept.
+    lowered = name.lower()
+    return any(w in lowered for w in _SECRET_WORDS) and not lowered.endswith("_env")
+
+
+def redact_config(value: Any) -> Any:
+    """A copy of a config with the values of secret-looking keys replaced, for storing and hashing."""
+    if isinstance(value, dict):
+        return {k: "<redacted>" if is_secret_name(str(k)) and v is not None else redact_config(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_config(v) for v in value]
+    return value
+
+
 def _redact(override: str) -> str:
     """Keys are read from the environment, but a user may still type one on the command line."""
     name, sep, _ = override.partition("=")
-    if sep and any(w in name.lower() for w in _SECRET_WORDS):
+    if sep and is_secret_name(name.rsplit(".", 1)[-1]):
         return f"{name}=<redacted>"
     return override
 

@@ -16,7 +16,7 @@ def safe_filename(text: str, max_len: int = 80) -> str:
     so nothing is overwritten.
     """
     normalized = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    stem = _UNSAFE.sub("_", normalized).strip("._-")[:max_len] or "x"
+    stem = _UNSAFE.sub("_", normalized).replace("..", "_").strip("._-")[:max_len] or "x"
     if stem != text or len(text) > max_len:
         stem = f"{stem}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     return stem

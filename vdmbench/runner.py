@@ -23,7 +23,7 @@ import torch
 from vdmbench.adapters import build_adapter
 from vdmbench.adapters.base import Adapter, GenerationRequest, config_hash
 from vdmbench.errors import AdapterError, ConfigError, VdmbenchError, VideoError
-from vdmbench.manifest import environment, git_sha
+from vdmbench.manifest import environment, git_sha, redact_config
 from vdmbench.metrics import ClipBatch, MetricContext, VideoMetric, build_metric
 from vdmbench.naming import safe_filename
 from vdmbench.stats import clustered_bootstrap_mean
@@ -98,7 +98,8 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def adapter_cache_config(adapter_config: dict[str, Any]) -> dict[str, Any]:
-    return {k: adapter_config.get(k) for k in _HASHED_ADAPTER_KEYS}
+    # Secrets never enter a hash or the database; they cannot change the pixels anyway.
+    return redact_config({k: adapter_config.get(k) for k in _HASHED_ADAPTER_KEYS})
 
 
 def cache_key(adapter_config: dict[str, Any], request: GenerationRequest) -> str:
@@ -252,7 +253,7 @@ class Runner:
         record = {
             "run_id": run_id, "suite": self.suite.name, "suite_version": self.suite.version,
             "suite_hash": self.suite.hash, "model": self.adapter_config["name"],
-            "adapter_config": self.adapter_config, "config_hash": self.config_hash(),
+            "adapter_config": redact_config(self.adapter_config), "config_hash": self.config_hash(),
             "status": "running", "started_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "git_sha": git_sha(),
             "env": environment(self.device, overrides=self.options.overrides),

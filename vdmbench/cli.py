@@ -49,6 +49,10 @@ examples:
 """
 
 
+_HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                      "--config-dir", "-cd", "--experimental-rerun"}
+
+
 def _search_dirs(argv: list[str]) -> list[Path]:
     """Folders the user added with hydra.searchpath=[file://DIR,...]."""
     dirs = []
@@ -73,10 +77,16 @@ def _translate_run_args(argv: list[str]) -> list[str]:
     for d in extra:
         known["suite"] |= {p.stem for p in (d / "suites").glob("*.yaml")}
         known["model"] |= {p.stem for p in (d / "adapters").glob("*.yaml")}
-    out = []
-    for arg in argv:
+    out: list[str] = []
+    flags: list[str] = []  # Hydra's own options must precede the overrides
+    args = iter(argv)
+    for arg in args:
         key, sep, value = arg.partition("=")
-        if arg == "--dry-run":
+        if arg in _HYDRA_VALUE_FLAGS:
+            flags += [arg, next(args, "")]
+        elif arg.startswith("-") and arg != "--dry-run":
+            flags.append(arg)
+        elif arg == "--dry-run":
             out.append("dry_run=true")
         elif arg.startswith("hydra.searchpath="):
             continue
@@ -92,7 +102,7 @@ def _translate_run_args(argv: list[str]) -> list[str]:
             out.append(arg)
     paths = ",".join(f"file://{d.resolve()}" for d in [*extra, config_root()])
     out.append(f"hydra.searchpath=[{paths}]")
-    return out
+    return flags + out
 
 
 def _sweep_syntax(value: str) -> bool:

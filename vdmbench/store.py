@@ -21,7 +21,7 @@ import pandas as pd
 
 from vdmbench.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates from version i to i+1; append, never edit, so old files upgrade in order.
 _MIGRATIONS: list[list[str]] = [
@@ -46,6 +46,16 @@ _MIGRATIONS: list[list[str]] = [
         """CREATE TABLE IF NOT EXISTS generations (
             cache_key VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
             gen_seconds DOUBLE, created_at TIMESTAMP)""",
+    ],
+    [
+        # Arena: blind pairwise human votes between two clips of the same prompt and seed.
+        # winner is 'a', 'b' or 'tie'; the dashboard is the only writer.
+        """CREATE TABLE IF NOT EXISTS arena_votes (
+            vote_id VARCHAR PRIMARY KEY, suite VARCHAR NOT NULL, prompt_id VARCHAR NOT NULL,
+            seed BIGINT NOT NULL, run_a VARCHAR NOT NULL, sample_a VARCHAR NOT NULL,
+            model_a VARCHAR NOT NULL, run_b VARCHAR NOT NULL, sample_b VARCHAR NOT NULL,
+            model_b VARCHAR NOT NULL, winner VARCHAR NOT NULL, voter VARCHAR,
+            created_at TIMESTAMP)""",
     ],
 ]
 

@@ -5,7 +5,7 @@
   the pixels that are not part of any shape in either clip (shapes segmentation), so changing the
   object itself is not penalized but repainting the scene is;
 - edit_score: their balance, adherence x min(1, preservation_psnr / 30 dB).
-An unchanged copy of the source preserves perfectly and fails adherence; a clip that ignores
+An unchanged copy of the source preserves perfectly but fails color and shape; a clip that ignores
 the source fails preservation.
 """
 

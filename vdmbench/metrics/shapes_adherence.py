@@ -7,7 +7,8 @@ geometry (vdmbench.data.shapes):
 2. color: the prompt's color is found if it is among the k most frequent foreground colors
    (k = number of objects the prompt names) and covers a minimum area;
 3. shape: per frame, the largest connected component of that color is compared (IoU) with each
-   shape template fitted to its bounding box; majority vote over frames;
+   shape template fitted to its bounding box; majority vote over frames (blobs too small, or
+   fitting no template with IoU >= 0.6, do not vote: noise never passes for a shape);
 4. direction: the component's centroid is tracked over frames, a least-squares line gives the
    velocity; below a speed threshold it is "still", else the nearest of the 8 compass directions.
 Each attribute scores 1 (agrees with the prompt) or 0 per object, averaged over the objects the
@@ -34,6 +35,10 @@ MIN_SATURATION = 60  # max(rgb) - min(rgb); backgrounds are gray (0), palette co
 MIN_VALUE = 90
 MIN_AREA_FRACTION = 0.004  # of all pixels of the clip, for a color to count as present
 STILL_SPEED = 0.02  # fraction of min(H, W) per frame; real moving shapes move >= ~0.03
+# A blob smaller than this (fraction of min(H, W)^2; the smallest real shape covers ~0.04) or
+# fitting no template well is not a shape: scattered noise must not vote for one by chance.
+MIN_BLOB_FRACTION = 0.015
+MIN_IOU = 0.6
 
 
 @dataclass
@@ -58,9 +63,9 @@ def segment(frames: np.ndarray) -> np.ndarray:
 def classify_shape(mask: np.ndarray) -> str | None:
     """The shape template with the highest IoU, fitted to the mask's bounding box."""
     ys, xs = np.nonzero(mask)
-    if len(xs) < 4:
-        return None
     h, w = mask.shape
+    if len(xs) < max(4, MIN_BLOB_FRACTION * min(h, w) ** 2):
+        return None
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1  # pixel-edge extents
     cx, cy, half_w, half_h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
     candidates = {
@@ -78,7 +83,7 @@ def classify_shape(mask: np.ndarray) -> str | None:
             iou = inter / max(np.logical_or(tmpl, mask).sum(), 1)
             if iou > best_iou:
                 best, best_iou = name, iou
-    return best
+    return best if best_iou >= MIN_IOU else None
 
 
 def classify_direction(vx: float, vy: float, side: int) -> str:
@@ -112,7 +117,8 @@ def track(frames: np.ndarray, labels: np.ndarray, color: str) -> Track:
         # Frames where the blob touches the border are clipped: no shape vote from them.
         if xs.min() > 0 and ys.min() > 0 and xs.max() < w - 1 and ys.max() < h - 1:
             votes.append(classify_shape(m))
-    shape = max(set(votes), key=votes.count) if votes else None
+    votes = [v for v in votes if v is not None]
+    shape = max(sorted(set(votes)), key=votes.count) if votes else None
     velocity = direction = None
     if len(centers) >= 2:
         c = np.array(centers)

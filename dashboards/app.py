@@ -1,0 +1,37 @@
+"""vdmbench leaderboard (Streamlit).
+
+Started by `vdmbench leaderboard [--db PATH]`, i.e. `streamlit run app.py -- --db PATH`. The page
+code lives in `vdmbench.dashboard.pages` so it is importable (and testable) wherever the package
+is installed; this file only reads the arguments and dispatches to the page picked in the sidebar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import streamlit as st
+
+from vdmbench.dashboard.pages import PAGES
+from vdmbench.dashboard.pages.common import sidebar
+
+DEFAULT_DB = "results/vdmbench.duckdb"
+
+
+def db_from_argv(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", default=DEFAULT_DB)
+    args, _ = parser.parse_known_args(argv)
+    return args.db
+
+
+st.set_page_config(page_title="vdmbench leaderboard", page_icon="🎬", layout="wide")
+# Tests (AppTest) put db_path into the session before the first run; a served app reads argv.
+if "db_path" not in st.session_state:
+    st.session_state["db_path"] = db_from_argv(sys.argv[1:])
+
+page = st.sidebar.radio("Page", list(PAGES), key="page")
+ctx = sidebar(st.session_state["db_path"])
+if ctx is not None:
+    PAGES[page](ctx)
+    st.sidebar.caption(f"database: `{ctx.db_path}` (read-only)")

@@ -1,0 +1,167 @@
+"""Arena: blind pairwise human votes between clips of the same prompt and seed.
+
+Votes go to the `arena_votes` table (schema 2), the only write the dashboard makes, through its
+own short-lived connection. Ratings are a Bradley-Terry model fitted by Newton's method on the
+log-likelihood with a small ridge penalty (so a model that never lost still gets a finite rating);
+a tie counts as half a win for each side. CIs come from resampling the votes with replacement.
+Ratings are shown on the Elo scale: 1000 + 400 / ln(10) * strength (centered on the mean model).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from vdmbench.store import Store
+
+WINNERS = ("a", "b", "tie")
+ELO_SCALE = 400.0 / np.log(10.0)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two clips of one prompt and seed from two models' runs; 'a' is shown on the left."""
+
+    suite: str
+    prompt_id: str
+    prompt: str
+    seed: int
+    run_a: str
+    sample_a: str
+    model_a: str
+    run_b: str
+    sample_b: str
+    model_b: str
+
+
+def candidates(samples: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Successful samples of the given runs whose (prompt, seed) has clips from two or more models."""
+    ok = samples[samples.status == "ok"].merge(runs[["run_id", "model"]], on="run_id")
+    n_models = ok.groupby(["prompt_id", "seed"]).model.transform("nunique")
+    return ok[n_models >= 2].reset_index(drop=True)
+
+
+def draw_pair(cands: pd.DataFrame, suite: str, rng: np.random.Generator) -> Pair | None:
+    """A uniformly random (prompt, seed), two different models at random, in random order."""
+    if cands.empty:
+        return None
+    keys = cands[["prompt_id", "seed"]].drop_duplicates().reset_index(drop=True)
+    key = keys.iloc[int(rng.integers(len(keys)))]
+    group = cands[(cands.prompt_id == key.prompt_id) & (cands.seed == key.seed)].drop_duplicates("model")
+    i, j = rng.choice(len(group), size=2, replace=False)
+    a, b = group.iloc[int(i)], group.iloc[int(j)]
+    return Pair(suite, str(a.prompt_id), str(a.prompt), int(a.seed), str(a.run_id), str(a.sample_id),
+                str(a.model), str(b.run_id), str(b.sample_id), str(b.model))
+
+
+def record_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None = None) -> str:
+    """Store one vote; returns its id. Opening the Store writable applies pending migrations."""
+    if winner not in WINNERS:
+        raise ValueError(f"winner must be one of {WINNERS}, got {winner!r}")
+    vote_id = uuid.uuid4().hex
+    store = Store(db_path, busy_timeout=30.0)
+    with store.transaction() as con:
+        con.execute(
+            """INSERT INTO arena_votes (vote_id, suite, prompt_id, seed, run_a, sample_a, model_a,
+                                        run_b, sample_b, model_b, winner, voter, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+            [vote_id, pair.suite, pair.prompt_id, pair.seed, pair.run_a, pair.sample_a, pair.model_a,
+             pair.run_b, pair.sample_b, pair.model_b, winner, voter or None],
+        )
+    return vote_id
+
+
+def votes(store: Store, suite: str) -> pd.DataFrame:
+    """All votes on a suite; empty when the database predates the arena table."""
+    from vdmbench.dashboard.data import has_table
+
+    if not has_table(store, "arena_votes"):
+        return pd.DataFrame(columns=["model_a", "model_b", "winner", "created_at"])
+    return store.query(
+        "SELECT model_a, model_b, winner, prompt_id, seed, voter, created_at FROM arena_votes WHERE suite = ? ORDER BY created_at",
+        [suite],
+    )
+
+
+def _fit(models: list[str], a: np.ndarray, b: np.ndarray, score_a: np.ndarray, ridge: float) -> np.ndarray:
+    """Penalized maximum-likelihood BT strengths (natural-log scale, mean 0)."""
+    k = len(models)
+    wins = np.zeros((k, k))
+    games = np.zeros((k, k))
+    np.add.at(wins, (a, b), score_a)
+    np.add.at(wins, (b, a), 1.0 - score_a)
+    np.add.at(games, (a, b), 1.0)
+    np.add.at(games, (b, a), 1.0)
+    theta = np.zeros(k)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
+        grad = (wins - games * p).sum(axis=1) - ridge * theta
+        w = games * p * (1.0 - p)
+        hess = w - np.diag(w.sum(axis=1)) - ridge * np.eye(k)
+        step = np.linalg.solve(hess, grad)
+        theta = theta - step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return theta - theta.mean()
+
+
+def bradley_terry(vote_rows: pd.DataFrame, *, n_boot: int = 200, confidence: float = 0.95,
+                  ridge: float = 0.1, seed: int = 0) -> pd.DataFrame:
+    """Ratings per model (Elo scale) with bootstrap CIs, votes and win counts, best first."""
+    cols = ["model", "rating", "ci_low", "ci_high", "votes", "wins", "ties"]
+    if vote_rows.empty:
+        return pd.DataFrame(columns=cols)
+    models = sorted(set(vote_rows.model_a) | set(vote_rows.model_b))
+    index = {m: i for i, m in enumerate(models)}
+    a = vote_rows.model_a.map(index).to_numpy()
+    b = vote_rows.model_b.map(index).to_numpy()
+    score_a = vote_rows.winner.map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(dtype=float)
+    theta = _fit(models, a, b, score_a, ridge)
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(models)))
+    for i in range(n_boot):
+        pick = rng.integers(0, len(a), size=len(a))
+        boot[i] = _fit(models, a[pick], b[pick], score_a[pick], ridge)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    counts = pd.concat([vote_rows.model_a, vote_rows.model_b]).value_counts()
+    wins = pd.concat([vote_rows.model_a[vote_rows.winner == "a"], vote_rows.model_b[vote_rows.winner == "b"]]).value_counts()
+    ties = pd.concat([vote_rows.model_a[vote_rows.winner == "tie"], vote_rows.model_b[vote_rows.winner == "tie"]]).value_counts()
+    out = pd.DataFrame({
+        "model": models,
+        "rating": 1000 + ELO_SCALE * theta,
+        "ci_low": 1000 + ELO_SCALE * lo,
+        "ci_high": 1000 + ELO_SCALE * hi,
+        "votes": [int(counts.get(m, 0)) for m in models],
+        "wins": [int(wins.get(m, 0)) for m in models],
+        "ties": [int(ties.get(m, 0)) for m in models],
+    })
+    return out.sort_values("rating", ascending=False).reset_index(drop=True)
+
+
+def metric_correlations(ratings: pd.DataFrame, wide: pd.DataFrame, metric_directions: Mapping[str, bool],
+                        metrics: list[str]) -> pd.DataFrame:
+    """Spearman rank correlation of each metric with the human ratings, across models.
+
+    `oriented rho` flips the sign of lower-is-better metrics, so positive always means the metric
+    agrees with the humans. Needs three or more models with both a rating and a value.
+    """
+    from scipy.stats import spearmanr
+
+    rows = []
+    merged = ratings[["model", "rating"]].merge(wide, on="model")
+    for metric in metrics:
+        part = merged[["rating", metric]].apply(pd.to_numeric, errors="coerce").dropna() if metric in merged else pd.DataFrame()
+        rho = p = float("nan")
+        n = len(part)
+        if n >= 3 and part[metric].nunique() > 1 and part.rating.nunique() > 1:
+            res = spearmanr(part[metric], part.rating)
+            rho, p = float(res.statistic), float(res.pvalue)
+        sign = {True: 1.0, False: -1.0}.get(metric_directions.get(metric), float("nan"))
+        rows.append({"metric": metric, "spearman rho": rho, "oriented rho": rho * sign, "p_value": p, "models": n})
+    return pd.DataFrame(rows, columns=["metric", "spearman rho", "oriented rho", "p_value", "models"])

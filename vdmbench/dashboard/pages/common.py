@@ -1,0 +1,129 @@
+"""What every page shares: the cached loader, the sidebar selection, videos with placeholders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from vdmbench.dashboard import arena, data, media, ranking
+
+FIRST_RUN_HINT = "vdmbench run suite=smoke model=reference-unet3d"
+
+# Loaders the pages may call through the cache, by name (the cache key must be hashable).
+_LOADERS: dict[str, Callable[..., Any]] = {
+    "suites": data.suites, "runs": data.runs, "all_runs": data.all_runs, "latest_runs": data.latest_runs,
+    "run_metrics": data.run_metrics, "sample_values": data.sample_values, "sample_tags": data.sample_tags,
+    "tags": data.tags, "samples": data.samples, "samples_of": data.samples_of,
+    "sample_metric_values": data.sample_metric_values, "history": data.history,
+    "count_runs": data.count_runs, "votes": arena.votes,
+    "tag_metrics": lambda store, run_ids, tags: ranking.recompute_from_samples(
+        data.sample_values(store, run_ids, tags)),
+}
+
+
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _cached(name: str, db: str, token: tuple, args: tuple) -> Any:
+    # `token` is only part of the key: it changes when the file is written, so new runs show up.
+    store = data.open_store(db)
+    return _LOADERS[name](store, *args)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The sidebar's selection, handed to every page."""
+
+    db_path: str
+    token: tuple
+    suite: str
+    version: int | None
+    since: datetime | None
+    until: datetime | None
+    tags: tuple[str, ...]
+
+    def load(self, name: str, *args: Any) -> Any:
+        return _cached(name, self.db_path, self.token, tuple(args))
+
+
+def empty_db_message(db_path: str, detail: str = "") -> None:
+    st.title("vdmbench leaderboard")
+    st.info(
+        f"No finished runs in `{db_path}` yet{detail}. Create the first one with\n\n"
+        f"```\n{FIRST_RUN_HINT}\n```\n"
+        "(any suite and model work: `vdmbench list suites`, `vdmbench list models`), "
+        "or start the app on another database with `vdmbench leaderboard --db PATH`. "
+        "Then reload this page."
+    )
+
+
+def sidebar(db_path: str) -> Context | None:
+    """Suite/version/task/tag/date selection; None (after a message) when there is nothing to show."""
+    if data.open_store(db_path) is None:
+        empty_db_message(db_path)
+        return None
+    token = data.db_token(db_path)
+    suites: pd.DataFrame = _cached("suites", db_path, token, ())
+    if suites.empty:
+        n = _cached("count_runs", db_path, token, ())
+        empty_db_message(db_path, f" ({n} run(s) still in progress or interrupted)" if n else "")
+        return None
+    bar = st.sidebar
+    tasks = sorted(t for t in suites.task.dropna().unique())
+    task = bar.selectbox("Task", ["all", *tasks], key="task")
+    shown = suites if task == "all" else suites[suites.task == task]
+    names = sorted(shown.suite.unique())
+    suite = bar.selectbox("Suite", names, key="suite")
+    versions = [int(v) for v in shown[shown.suite == suite].suite_version.dropna().sort_values(ascending=False)]
+    version = bar.selectbox("Suite version", versions, key="suite_version") if versions else None
+    tags = tuple(bar.multiselect("Tags / dimensions (any of)", _cached("tags", db_path, token, (suite, version)),
+                                 key="tags"))
+    row = shown[(shown.suite == suite) & (shown.suite_version == version)] if version is not None else shown[shown.suite == suite]
+    since, until = _date_range(bar, row)
+    return Context(db_path, token, suite, version, since, until, tags)
+
+
+def _date_range(bar: Any, row: pd.DataFrame) -> tuple[datetime | None, datetime | None]:
+    """The finished-between filter; the untouched full range means 'no filter' so new runs show."""
+    first = pd.Timestamp(row.first_finished.min()).date() if len(row) else date.today()
+    last = pd.Timestamp(row.last_finished.max()).date() if len(row) else date.today()
+    picked = bar.date_input("Finished between", value=(first, last), key=f"dates-{first}-{last}")
+    if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+        return None, None  # the user is halfway through picking a range
+    lo, hi = picked
+    since = None if lo <= first else datetime.combine(lo, time.min)
+    until = None if hi >= last else datetime.combine(hi + timedelta(days=1), time.min)
+    return since, until
+
+
+def run_label(row: Any) -> str:
+    when = pd.Timestamp(row.finished_at).strftime("%Y-%m-%d %H:%M") if pd.notna(row.finished_at) else row.status
+    return f"{row.model} · {row.run_id} · {when}"
+
+
+def show_video(db_path: str, preview_path: str | None, path: str | None, caption: str = "") -> None:
+    """The clip, or a placeholder saying which file is missing (never an exception)."""
+    found = media.playable(db_path, preview_path, path)
+    if found is None:
+        missing = media.resolve(db_path, preview_path or path)
+        st.warning(f"video file missing: `{missing or 'no file recorded'}`", icon="🎞️")
+    else:
+        try:
+            st.video(found.read_bytes(), format="video/mp4")
+        except OSError as e:  # deleted between the check and the read
+            st.warning(f"video file unreadable: `{found}` ({e})", icon="🎞️")
+    if caption:
+        st.caption(caption)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    return f"{value:.{digits}g}"
+
+
+def db_name(db_path: str) -> str:
+    return str(Path(db_path))

@@ -1,0 +1,82 @@
+"""Compare: two or more runs of one suite, deltas with paired CIs, per-prompt table, videos."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from vdmbench.dashboard import compare, ranking
+from vdmbench.dashboard.pages.common import Context, fmt, run_label, show_video
+
+
+def render(ctx: Context) -> None:
+    st.header(f"Compare runs · {ctx.suite} v{ctx.version}")
+    runs = ctx.load("runs", ctx.suite, ctx.version, ctx.since, ctx.until)
+    if len(runs) < 2:
+        st.info("Comparing needs two or more finished runs of this suite version.")
+        return
+    labels = {r.run_id: run_label(r) for r in runs.itertuples()}
+    picked = st.multiselect("Runs (the first is the baseline)", list(labels), default=list(runs.run_id[:2][::-1]),
+                            format_func=labels.get, key="compare_runs")
+    if len(picked) < 2:
+        st.info("Pick two or more runs.")
+        return
+    short = {r: f"{runs.set_index('run_id').model[r]} ({r[-6:]})" for r in picked}
+    values = ctx.load("sample_values", tuple(picked), ())
+    long = ctx.load("run_metrics", tuple(picked))
+    ways = ranking.directions(long)
+
+    st.subheader("Metrics")
+    deltas = compare.metric_deltas(values, long, picked, ways)
+    if deltas.empty:
+        st.info("These runs have no metrics.")
+        return
+    shown = pd.DataFrame({
+        "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways)),
+        "baseline": deltas.baseline, "value": deltas.value, "delta": deltas.delta,
+        "delta 95% CI": [f"[{fmt(lo)}, {fmt(hi)}]" if pd.notna(lo) else "" for lo, hi in zip(deltas.ci_low, deltas.ci_high)],
+        "p": deltas.p_value, "matched samples": deltas.n, "verdict": deltas.verdict,
+    })
+    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta", "p")}).map(
+        _verdict_color, subset=["verdict"])
+    st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
+    st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline over samples with the same prompt and "
+               "seed; CI and p from the paired bootstrap over prompts; significant at p < 0.05.")
+
+    st.subheader("Per prompt")
+    metrics = sorted(values.metric.unique())
+    if not metrics:
+        st.info("No per-sample values to compare.")
+        return
+    metric = st.selectbox("Metric", metrics, key="compare_metric", format_func=lambda m: ranking.column_label(m, ways))
+    table = compare.per_prompt(values, picked, short, metric)
+    st.dataframe(table.style.format({c: fmt for c in table.columns if c not in ("prompt_id", "seed", "prompt")}),
+                 hide_index=True, key="compare_prompts", width="stretch")
+    diff_note = "second - first run" if len(picked) == 2 else "max - min over the runs"
+    st.caption(f"Sorted by the largest absolute difference ({diff_note}).")
+
+    st.subheader("Watch side by side")
+    keys = list(zip(table.prompt_id, table.seed))
+    if not keys:
+        return
+    key = st.selectbox("Prompt and seed", keys, key="compare_watch",
+                       format_func=lambda k: f"{k[0]} · seed {k[1]}")
+    samples = ctx.load("samples_of", tuple(picked))
+    here = samples[(samples.prompt_id == key[0]) & (samples.seed == key[1])].set_index("run_id")
+    if len(here):
+        st.markdown(f"**{here.prompt.iloc[0]}**")
+    for col, run_id in zip(st.columns(len(picked)), picked):
+        with col:
+            st.markdown(f"**{short[run_id]}**")
+            if run_id not in here.index:
+                st.warning("no sample for this prompt and seed in this run")
+                continue
+            s = here.loc[run_id]
+            v = values[(values.run_id == run_id) & (values.prompt_id == key[0]) & (values.seed == key[1])
+                       & (values.metric == metric)].value
+            show_video(ctx.db_path, s.preview_path, s.path,
+                       caption=f"{metric} = {fmt(v.iloc[0]) if len(v) else '–'}" + (f" · failed: {s.error}" if s.status != "ok" else ""))
+
+
+def _verdict_color(v: str) -> str:
+    return {"better": "color: #1a7f37; font-weight: bold", "worse": "color: #cf222e; font-weight: bold"}.get(v, "")

@@ -1,0 +1,81 @@
+"""Plots: per-sample distributions, per-tag bars, and each metric over time per model."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from vdmbench.dashboard import ranking
+from vdmbench.dashboard.pages.common import Context
+
+
+def render(ctx: Context) -> None:
+    st.header(f"Plots · {ctx.suite} v{ctx.version}")
+    runs = ctx.load("latest_runs", ctx.suite, ctx.version, ctx.since, ctx.until)
+    if runs.empty:
+        st.info("No finished runs match these filters.")
+        return
+    long = ctx.load("run_metrics", tuple(runs.run_id))
+    ways = ranking.directions(long)
+    metrics = sorted(long.metric.unique())
+    if not metrics:
+        st.info("These runs have no metrics.")
+        return
+    metric = st.selectbox("Metric", metrics, key="plot_metric", format_func=lambda m: ranking.column_label(m, ways))
+    model_of = dict(zip(runs.run_id, runs.model))
+    values = ctx.load("sample_values", tuple(runs.run_id), ctx.tags)
+    values = values[values.metric == metric].assign(model=lambda d: d.run_id.map(model_of))
+
+    st.subheader("Distribution over samples (latest run per model)")
+    if values.empty:
+        st.caption(f"{metric} is a set-level metric: there is one value per run, no distribution.")
+    else:
+        st.altair_chart(distribution_chart(values, metric), width="stretch")
+
+    st.subheader("Per tag / dimension")
+    tags = ctx.load("sample_tags", tuple(runs.run_id))
+    per_tag = tag_means(values, tags)
+    if per_tag.empty:
+        st.caption("No tagged samples (prompts have no `tags` in the suite).")
+    else:
+        st.altair_chart(tag_chart(per_tag, metric), width="stretch")
+
+    st.subheader("Over time (every finished run: the regression history)")
+    hist = ctx.load("history", ctx.suite, ctx.version, ctx.since, ctx.until)
+    hist = hist[hist.metric == metric]
+    st.altair_chart(history_chart(hist, metric), width="stretch")
+
+
+def distribution_chart(values: pd.DataFrame, metric: str) -> alt.Chart:
+    return alt.Chart(values[["model", "value"]]).mark_boxplot(extent="min-max").encode(
+        x=alt.X("model:N", title="model"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        color=alt.Color("model:N", legend=None),
+    ).properties(height=300)
+
+
+def tag_means(values: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """Mean metric value per (model, tag) over the samples carrying the tag."""
+    if values.empty or tags.empty:
+        return pd.DataFrame(columns=["model", "tag", "value", "samples"])
+    joined = values.merge(tags, on=["run_id", "sample_id"])
+    return joined.groupby(["model", "tag"], as_index=False).agg(value=("value", "mean"), samples=("value", "size"))
+
+
+def tag_chart(per_tag: pd.DataFrame, metric: str) -> alt.Chart:
+    return alt.Chart(per_tag).mark_bar().encode(
+        x=alt.X("tag:N", title="tag"), xOffset="model:N", y=alt.Y("value:Q", title=f"mean {metric}"),
+        color="model:N", tooltip=["model", "tag", alt.Tooltip("value:Q", format=".4g"), "samples"],
+    ).properties(height=300)
+
+
+def history_chart(hist: pd.DataFrame, metric: str) -> alt.LayerChart:
+    data = hist[["model", "finished_at", "value", "ci_low", "ci_high", "run_id", "git_sha"]].copy()
+    data["git_sha"] = data.git_sha.fillna("").str[:10]
+    base = alt.Chart(data).encode(x=alt.X("finished_at:T", title="finished"), color="model:N")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        tooltip=["model", "run_id", "git_sha", alt.Tooltip("value:Q", format=".4g")],
+    )
+    bars = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    return (bars + line).properties(height=300)

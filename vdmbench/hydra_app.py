@@ -22,6 +22,7 @@ def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
         db=Path(cfg.db) if cfg.db else None,
         device=str(cfg.device),
         batch_size=int(cfg.batch_size),
+        workers=int(cfg.workers),
         precision=str(cfg.precision),
         shard=parse_shard(cfg.shard),
         resume=bool(cfg.resume),

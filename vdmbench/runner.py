@@ -23,6 +23,7 @@ import torch
 from vdmbench.adapters import build_adapter
 from vdmbench.adapters.base import Adapter, GenerationRequest, config_hash
 from vdmbench.errors import AdapterError, ConfigError, VdmbenchError, VideoError
+from vdmbench.loader import iterate_videos, stack_by_shape
 from vdmbench.manifest import environment, git_sha, redact_config
 from vdmbench.metrics import ClipBatch, MetricContext, VideoMetric, build_metric
 from vdmbench.naming import safe_filename
@@ -48,6 +49,7 @@ class RunOptions:
     preview: bool = True
     run_id: str | None = None
     progress: bool = True
+    workers: int = 2  # decoder processes for scoring stored clips (overlap with compute)
     timeout: float | None = None  # seconds per request before a hung backend call is abandoned
     overrides: list[str] = field(default_factory=list)  # recorded in the manifest
 
@@ -197,7 +199,7 @@ class Runner:
         return MetricContext(
             device=self.device, batch_size=self.options.batch_size, precision=self.options.precision,
             cache_dir=Path(self.options.results_dir) / "cache" / "features",
-            reference=reference_loader(self.suite, self.options.batch_size),
+            reference=reference_loader(self.suite, self.options.batch_size, self.options.workers),
             reference_id=reference_id(self.suite), seed=0,
         )
 
@@ -460,15 +462,14 @@ class Runner:
         )
         for m in metrics:
             m.reset()
-        for start in range(0, len(samples), self.options.batch_size):
-            part = samples.iloc[start:start + self.options.batch_size]
-            clips = [read_video(self._absolute(p)) for p in part.path]
-            batch = ClipBatch(
-                videos=torch.stack([c.frames for c in clips]), prompts=list(part.prompt),
-                fps=[c.fps for c in clips], sample_ids=list(part.sample_id), sha256=list(part.sha256),
-            )
-            for m in metrics:
-                m.update(batch)
+        paths = [self._absolute(p) for p in samples.path]
+        for items in iterate_videos(paths, batch_size=self.options.batch_size, workers=self.options.workers):
+            for idx, videos, fps in stack_by_shape(items):
+                part = samples.iloc[idx]
+                batch = ClipBatch(videos=videos, prompts=list(part.prompt), fps=fps,
+                                  sample_ids=list(part.sample_id), sha256=list(part.sha256))
+                for m in metrics:
+                    m.update(batch)
         rows = []
         for m in metrics:
             result = m.compute()
@@ -538,7 +539,7 @@ def reference_id(suite: Suite) -> str | None:
                         "size": [suite.height, suite.width], "fps": suite.fps})[:16]
 
 
-def reference_loader(suite: Suite, batch_size: int) -> Callable[[], Iterator[ClipBatch]] | None:
+def reference_loader(suite: Suite, batch_size: int, workers: int = 0) -> Callable[[], Iterator[ClipBatch]] | None:
     """The suite's real clips for FVD/KVD, streamed in batches."""
     ref = suite.reference
     if not ref:
@@ -550,12 +551,14 @@ def reference_loader(suite: Suite, batch_size: int) -> Callable[[], Iterator[Cli
         def folder_clips() -> Iterator[ClipBatch]:
             from vdmbench.video import VIDEO_EXTENSIONS
 
+            if not folder.is_dir():
+                raise ConfigError(f"suite {suite.name!r}: reference folder {folder} does not exist")
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
             if not files:
-                raise ConfigError(f"reference folder {folder} has no videos")
-            for i in range(0, len(files), batch_size):
-                clips = [read_video(f, num_frames=suite.num_frames) for f in files[i:i + batch_size]]
-                yield ClipBatch(videos=torch.stack([c.frames for c in clips]), fps=[c.fps for c in clips])
+                raise ConfigError(f"suite {suite.name!r}: reference folder {folder} has no videos")
+            for items in iterate_videos(files, batch_size=batch_size, workers=workers, num_frames=suite.num_frames):
+                for _, videos, fps in stack_by_shape(items):
+                    yield ClipBatch(videos=videos, fps=fps)
 
         return folder_clips
     if source == "shapes":

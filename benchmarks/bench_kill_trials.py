@@ -88,7 +88,6 @@ def main() -> int:
 
             expected = len(load_suite(args.suite).samples())
             problems = check(results, expected) if done.returncode == 0 else [f"resume failed: {done.stderr[-300:]}"]
-            regenerated = "generated" in done.stdout and ", 0 generated" not in done.stdout
             lost += sum("missing" in p or "expected" in p for p in problems)
             failed_trials += bool(problems)
             print(f"trial {trial:2d}: killed={'yes' if killed else 'no (finished first)'} at {delay:5.2f} s, "

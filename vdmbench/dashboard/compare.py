@@ -109,6 +109,7 @@ def per_prompt(values: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str
         return pd.DataFrame(columns=["prompt_id", "seed", "prompt", "difference"])
     wide = part.pivot_table(index=["prompt_id", "seed"], columns="run_id", values="value", aggfunc="first")
     wide = wide.reindex(columns=[r for r in run_ids if r in wide.columns])
+    wide.columns.name = None
     if len(run_ids) == 2 and wide.shape[1] == 2:
         diff = wide.iloc[:, 1] - wide.iloc[:, 0]
     else:

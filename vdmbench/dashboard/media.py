@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def resolve(db_path: str | Path, stored: str | None) -> Path | None:
-    if not stored:
+    if not isinstance(stored, str) or not stored:  # None, or NaN from a DataFrame of a failed sample
         return None
     p = Path(stored)
     return p if p.is_absolute() else Path(db_path).resolve().parent / p

@@ -1,0 +1,223 @@
+"""The Streamlit dashboard through streamlit's AppTest, on a database filled by the real runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.dashboard_db import APP, fill  # noqa: E402
+from tests.fixtures import REPO  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """(db path, model -> latest run id); shared read-only by the tests that do not write."""
+    results = tmp_path_factory.mktemp("dash") / "results"
+    runs = fill(results)
+    return results / "vdmbench.duckdb", runs
+
+
+def app(db: Path, page: str = "Leaderboard", **state) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["db_path"] = str(db)
+    at.session_state["page"] = page
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def frame(at: AppTest, column: str):
+    """The first table on the page with this column (AppTest does not expose dataframe keys)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def copy_results(filled, tmp_path) -> Path:
+    db, _ = filled
+    shutil.copytree(db.parent, tmp_path / "results")
+    return tmp_path / "results" / "vdmbench.duckdb"
+
+
+def test_leaderboard_table_directions_cis_best_and_rank(filled):
+    db, runs = filled
+    at = app(db)
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="suite").value == "dash"
+    assert at.sidebar.selectbox(key="suite_version").value == 1
+    table = frame(at, "overall").value
+    # Latest run per model: toy-square ran twice but appears once, with its newest run.
+    assert sorted(table.model) == ["toy-flaky", "toy-noise", "toy-square"]
+    assert runs["toy-square"] in set(table.run)
+    assert {"flicker ↑", "flicker_mean_abs_diff ↓", "flicker 95% CI", "overall", "rank"} <= set(table.columns)
+    assert table["flicker 95% CI"].str.match(r"^\[[-\d.e]+, [-\d.e]+\]$").all()
+    # Noise flickers: worst on both metrics, so rank 3 with overall score 0; smooth models tie at 1.
+    noise = table.set_index("model").loc["toy-noise"]
+    assert noise["rank"] == 3 and noise.overall == 0.0
+    assert list(table.model)[-1] == "toy-noise"
+    assert table.set_index("model").loc["toy-flaky", "failed"] == 2
+    # The best value of each metric is highlighted (styled cells in the table's proto).
+    styled = str(frame(at, "overall").proto)
+    assert "c8f7c5" in styled
+
+
+def test_leaderboard_weights_sort_and_tag_filter(filled):
+    db, _ = filled
+    at = app(db)
+    at.number_input(key="weight-flicker").set_value(0.0)
+    at.number_input(key="weight-flicker_mean_abs_diff").set_value(0.0).run()
+    assert_clean(at)
+    assert frame(at, "overall").value.overall.isna().all(), "all weights 0: no overall score"
+    at.selectbox(key="sort_by").set_value("flicker_mean_abs_diff").run()
+    table = frame(at, "overall").value
+    assert list(table["flicker_mean_abs_diff ↓"]) == sorted(table["flicker_mean_abs_diff ↓"])  # lower is better first
+    full_n = frame(app(db), "overall").value.samples.tolist()
+    at.sidebar.multiselect(key="tags").set_value(["color"]).run()
+    assert_clean(at)
+    assert any("Filtered to samples tagged color" in c.value for c in at.caption)
+    tagged = frame(at, "overall").value
+    assert len(tagged) == 3 and tagged["flicker ↑"].notna().all()
+    assert full_n  # the tag filter recomputes values from the tagged samples (prompts a and c)
+
+
+def test_compare_deltas_significance_per_prompt_and_videos(filled):
+    db, runs = filled
+    at = app(db, "Compare")
+    at.multiselect(key="compare_runs").set_value([runs["toy-square"], runs["toy-noise"]]).run()
+    assert_clean(at)
+    deltas = frame(at, "verdict").value.set_index("metric")
+    assert deltas.loc["flicker ↑", "verdict"] == "worse"  # noise vs the square baseline
+    assert deltas.loc["flicker_mean_abs_diff ↓", "verdict"] == "worse"
+    assert deltas.loc["flicker ↑", "delta"] < 0 and deltas.loc["flicker ↑", "p"] < 0.05
+    assert deltas.loc["flicker ↑", "matched samples"] == 8
+    per_prompt = frame(at, "difference").value
+    assert len(per_prompt) == 8
+    diffs = per_prompt.difference.abs().tolist()
+    assert diffs == sorted(diffs, reverse=True)
+    # The top prompt's two clips play side by side.
+    videos = at.get("video")
+    assert len(videos) == 2 and all(v.proto.url.endswith(".mp4") for v in videos)
+    assert not at.warning
+
+
+def test_drilldown_shows_failed_sample_error(filled):
+    db, runs = filled
+    at = app(db, "Drill-down", drill_run=runs["toy-flaky"], drill_sample="d-s0")
+    assert_clean(at)
+    assert any("backend exploded on purpose" in e.value for e in at.error)
+    at.selectbox(key="drill_sample").set_value("a-s0").run()
+    assert not at.error
+    metrics = frame(at, "metric").value
+    assert set(metrics.metric) == {"flicker", "flicker_mean_abs_diff"}
+    assert len(at.get("video")) == 1
+
+
+def test_plots_render(filled):
+    db, _ = filled
+    at = app(db, "Plots")
+    assert_clean(at)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # distribution, per tag, history
+
+
+def test_arena_votes_are_stored_and_rated(filled, tmp_path):
+    db = copy_results(filled, tmp_path)
+    at = app(db, "Arena")
+    assert_clean(at)
+    assert any("No votes" in i.value for i in at.info)
+    assert len(at.get("video")) == 2
+    shown = dict(at.session_state["arena_pair"])
+    at.text_input(key="arena_voter").set_value("tester")
+    at.button(key="arena_vote_a").click().run()
+    assert_clean(at)
+    assert any(shown["model_a"] in s.value for s in at.success)  # revealed after the vote
+    for winner in ["b", "a", "tie", "a", "b", "a"]:
+        at.button(key=f"arena_vote_{winner}").click().run()
+    at.button(key="arena_vote_skip").click().run()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT model_a, model_b, winner, voter, suite, prompt_id, seed FROM arena_votes").fetchall()
+    finally:
+        con.close()
+    assert len(rows) == 7
+    rows_match = [r for r in rows if r[0] == shown["model_a"] and r[1] == shown["model_b"] and r[2] == "a"]
+    assert rows_match
+    assert rows_match[0][3] == "tester" and all(r[4] == "dash" and r[0] != r[1] for r in rows)
+    ratings = frame(at, "rating").value
+    assert set(ratings.model) <= {"toy-noise", "toy-square", "toy-flaky"} and len(ratings) >= 2
+    assert ratings.votes.sum() == 14 and "rating 95% CI" in ratings and "flicker ↑" in ratings
+    corr = frame(at, "oriented rho").value
+    assert set(corr.metric) == {"flicker", "flicker_mean_abs_diff"}
+
+
+def test_empty_db_says_how_to_create_the_first_run(tmp_path):
+    for db in (tmp_path / "missing.duckdb", tmp_path / "empty.duckdb"):
+        if db.name == "empty.duckdb":
+            from vdmbench.store import Store
+
+            Store(db)  # a valid database with no runs
+        at = app(db)
+        assert_clean(at)
+        assert any("vdmbench run suite=smoke" in i.value for i in at.info)
+
+
+def test_missing_video_files_show_a_placeholder(filled, tmp_path):
+    db = copy_results(filled, tmp_path)
+    shutil.rmtree(db.parent / "videos")
+    shutil.rmtree(db.parent / "previews")
+    _, runs = filled
+    at = app(db, "Compare", compare_runs=[runs["toy-square"], runs["toy-noise"]])
+    assert_clean(at)
+    assert sum("video file missing" in w.value for w in at.warning) == 2
+    at = app(db, "Drill-down")
+    assert_clean(at)
+    assert any("video file missing" in w.value for w in at.warning)
+
+
+def test_app_keeps_working_while_a_run_writes(filled, tmp_path):
+    """A real run in another process writes to the file while the app renders, read-only."""
+    db = copy_results(filled, tmp_path)
+    script = (
+        "import sys; from pathlib import Path; from tests.dashboard_db import fill; "
+        "fill(Path(sys.argv[1]), [('toy-slow', 'slow')])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_DELAY": "0.15"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(db.parent)], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    renders = 0
+    try:
+        while proc.poll() is None or renders < 2:
+            assert_clean(app(db))
+            renders += 1
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert renders >= 2
+    time.sleep(0.05)
+    assert "toy-slow" in set(frame(app(db), "overall").value.model)
+
+
+def test_leaderboard_command_line():
+    from vdmbench.leaderboard_app import build_parser, command
+
+    cmd = command(build_parser().parse_args(["--db", "x.duckdb", "--port", "9999"]))
+    assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert cmd[4].endswith(os.path.join("dashboards", "app.py")) and Path(cmd[4]).is_file()
+    assert cmd[cmd.index("--server.port") + 1] == "9999"
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[-2:] == ["--db", str(Path("x.duckdb").resolve())]

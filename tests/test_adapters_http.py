@@ -183,6 +183,7 @@ def test_i2v_sends_the_conditioning_image(api, tmp_path):
     import base64
     import io
 
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -194,7 +195,7 @@ def test_i2v_sends_the_conditioning_image(api, tmp_path):
                           cond_frames=frame, cond_indices=(0,))
     url = a._values(r)["image_data_url"]
     png = base64.b64decode(url.split(",", 1)[1])
-    assert torch.equal(torch.from_numpy(__import__("numpy").asarray(Image.open(io.BytesIO(png)))), frame[0])
+    assert torch.equal(torch.tensor(np.array(Image.open(io.BytesIO(png)))), frame[0])
     (out,) = a.generate([r])
     assert isinstance(out, Video)
     (missing,) = a.generate([GenerationRequest(prompt="x", seed=0, num_frames=6, height=16, width=16, fps=8.0, task="i2v")])

@@ -1,0 +1,104 @@
+"""The dashboard's logic without Streamlit: rank aggregation, paired deltas, Bradley-Terry, votes."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from vdmbench.dashboard import arena, compare, ranking
+from vdmbench.store import _MIGRATIONS, SCHEMA_VERSION, Store
+
+
+def test_overall_rank_min_max_normalization_and_weights():
+    wide = pd.DataFrame({"model": ["a", "b", "c"], "q": [1.0, 0.5, 0.0], "err": [10.0, 0.0, 5.0]})
+    ways = {"q": True, "err": False}
+    scores = ranking.normalized_scores(wide, ways)
+    assert scores.q.tolist() == [1.0, 0.5, 0.0]
+    assert scores.err.tolist() == [0.0, 1.0, 0.5]  # lower is better: the smallest error scores 1
+    equal = ranking.overall_rank(wide, ways)
+    assert equal.overall.tolist() == [0.5, 0.75, 0.25] and equal["rank"].tolist() == [2, 1, 3]
+    only_q = ranking.overall_rank(wide, ways, {"q": 1.0, "err": 0.0})
+    assert only_q["rank"].tolist() == [1, 2, 3]
+    # A model without a value is scored on the metrics it has; a constant metric gives everyone 1.
+    gap = pd.DataFrame({"model": ["a", "b"], "q": [1.0, np.nan], "err": [2.0, 2.0]})
+    out = ranking.overall_rank(gap, ways)
+    assert out.overall.tolist() == [1.0, 1.0]
+    assert ranking.best_rows(wide, ways) == {"q": [0], "err": [1]}
+    assert ranking.column_label("err", ways, ["err"]) == "err ↓ *"
+
+
+def test_paired_delta_significance_follows_the_effect():
+    rng = np.random.default_rng(0)
+    prompts = np.repeat(np.arange(10), 2)
+    base = rng.normal(0, 1, 20)
+    same = compare.paired_delta(base, base + rng.normal(0, 1e-3, 20), prompts)
+    assert same.p_value > 0.05 and same.ci_low < 0 < same.ci_high
+    shifted = compare.paired_delta(base, base + 0.5 + rng.normal(0, 0.1, 20), prompts)
+    assert shifted.p_value < 0.01 and 0.4 < shifted.delta < 0.6 and shifted.ci_low > 0
+    assert np.isnan(compare.paired_delta(base[:2], base[:2] + 1, np.zeros(2)).p_value)  # one prompt: no CI
+
+
+def test_bradley_terry_recovers_the_order_with_cis():
+    rng = np.random.default_rng(1)
+    strength = {"weak": -1.0, "mid": 0.0, "strong": 1.0}
+    rows = []
+    names = list(strength)
+    for _ in range(300):
+        a, b = rng.choice(names, 2, replace=False)
+        p = 1 / (1 + np.exp(strength[b] - strength[a]))
+        rows.append({"model_a": a, "model_b": b, "winner": "a" if rng.random() < p else "b"})
+    rows += [{"model_a": "mid", "model_b": "weak", "winner": "tie"}]
+    ratings = arena.bradley_terry(pd.DataFrame(rows), n_boot=100)
+    assert ratings.model.tolist() == ["strong", "mid", "weak"]
+    assert (ratings.ci_low < ratings.rating).all() and (ratings.rating < ratings.ci_high).all()
+    assert abs(ratings.rating.mean() - 1000) < 1e-6
+    assert ratings.votes.sum() == 2 * len(rows) and ratings.set_index("model").ties["mid"] == 1
+    # An unbeaten model still gets a finite rating (the ridge penalty).
+    unbeaten = arena.bradley_terry(pd.DataFrame([{"model_a": "x", "model_b": "y", "winner": "a"}] * 5), n_boot=20)
+    assert np.isfinite(unbeaten.rating).all() and unbeaten.model.iloc[0] == "x"
+
+
+def test_metric_correlations_are_oriented():
+    ratings = pd.DataFrame({"model": ["a", "b", "c", "d"], "rating": [1100.0, 1050.0, 950.0, 900.0]})
+    wide = pd.DataFrame({"model": ["a", "b", "c", "d"], "q": [4.0, 3.0, 2.0, 1.0], "err": [1.0, 2.0, 3.0, 4.0]})
+    corr = arena.metric_correlations(ratings, wide, {"q": True, "err": False}, ["q", "err"]).set_index("metric")
+    assert corr.loc["q", "spearman rho"] == pytest.approx(1.0)
+    assert corr.loc["err", "spearman rho"] == pytest.approx(-1.0)
+    assert corr.loc["err", "oriented rho"] == pytest.approx(1.0)  # lower error, better rating: agreement
+    few = arena.metric_correlations(ratings.head(2), wide, {"q": True}, ["q"])
+    assert np.isnan(few["spearman rho"].iloc[0]) and few.models.iloc[0] == 2
+
+
+def test_vote_on_a_schema_1_database_migrates_it(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE schema_version (version INTEGER)")
+    for stmt in _MIGRATIONS[0]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_version VALUES (1)")
+    con.close()
+    assert arena.votes(Store(db, read_only=True), "s").empty  # readable before any vote
+    pair = arena.Pair("s", "p", "a prompt", 0, "r1", "p-s0", "m1", "r2", "p-s0", "m2")
+    arena.record_vote(db, pair, "tie", "me")
+    store = Store(db, read_only=True)
+    assert store.schema_version() == SCHEMA_VERSION
+    got = arena.votes(store, "s")
+    assert got[["model_a", "model_b", "winner", "voter"]].values.tolist() == [["m1", "m2", "tie", "me"]]
+    with pytest.raises(ValueError):
+        arena.record_vote(db, pair, "c")
+
+
+def test_draw_pair_takes_two_models_of_one_prompt_and_seed():
+    samples = pd.DataFrame({
+        "run_id": ["r1", "r1", "r2", "r3"], "sample_id": ["p-s0", "q-s0", "p-s0", "p-s0"],
+        "prompt_id": ["p", "q", "p", "p"], "prompt": ["P", "Q", "P", "P"], "seed": [0, 0, 0, 0],
+        "status": ["ok", "ok", "ok", "failed"], "path": None, "preview_path": None,
+    })
+    runs = pd.DataFrame({"run_id": ["r1", "r2", "r3"], "model": ["m1", "m2", "m3"]})
+    cands = arena.candidates(samples, runs)
+    assert set(cands.sample_id) == {"p-s0"} and set(cands.model) == {"m1", "m2"}  # q: one model; r3 failed
+    rng = np.random.default_rng(0)
+    sides = {arena.draw_pair(cands, "s", rng).model_a for _ in range(20)}
+    assert sides == {"m1", "m2"}  # random order

@@ -1,9 +1,15 @@
 """Videos made elsewhere, scored as if a model had generated them.
 
 Files are matched to (prompt, seed) requests by, in order:
-- a manifest (CSV with columns prompt_id or prompt, seed, path; or a JSON list of such objects);
-- VBench naming `{prompt}-{i}.mp4` (i = the request's seed, as VBench's sample index);
+- a manifest (CSV with columns prompt_id or prompt, seed, path; or a JSON list of such objects,
+  or {"videos": [...]});
+- VBench naming `{prompt}-{i}.mp4` (i = the request's seed, as VBench's sample index; the prompt
+  as written, or sanitized as `vdmbench.vbench.vbench_filename` does for unsafe texts);
 - `{prompt_id}-{seed}.mp4`, `{prompt_id}-s{seed}.mp4` or `{prompt_id}.mp4`.
+
+A missing video fails only its own sample, with the name that was expected and the closest names
+found; `coverage()` (and `vdmbench vbench check SUITE FOLDER`) lists every missing and extra file
+before a run.
 
     # adapters/my-videos.yaml
     name: my-videos
@@ -14,13 +20,27 @@ Files are matched to (prompt, seed) requests by, in order:
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest
 from vdmbench.errors import AdapterError, ConfigError
 from vdmbench.naming import safe_filename
 from vdmbench.video import VIDEO_EXTENSIONS, Video, read_video
+
+
+@dataclass
+class Coverage:
+    """How a folder covers a list of requests."""
+
+    found: int = 0
+    missing: list[str] = field(default_factory=list)  # "prompt_id seed N: expected NAME"
+    extra: list[str] = field(default_factory=list)  # video files no request matches
+
+    def summary(self) -> str:
+        return f"{self.found} found, {len(self.missing)} missing, {len(self.extra)} extra"
 
 
 class FolderAdapter:
@@ -49,8 +69,14 @@ class FolderAdapter:
                     rows = list(csv.DictReader(f))
         except (OSError, ValueError) as e:
             raise ConfigError(f"{mpath}: cannot read manifest ({e})") from e
+        if isinstance(rows, dict) and isinstance(rows.get("videos"), list):
+            rows = rows["videos"]
+        if not isinstance(rows, list):
+            raise ConfigError(f"{mpath}: a JSON manifest must be a list of rows (or {{\"videos\": [...]}})")
         out: dict[tuple[str, int], Path] = {}
         for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ConfigError(f"{mpath}: row {i} must be an object with prompt_id/prompt, seed, path")
             key = row.get("prompt_id") or row.get("prompt")
             if not key or "path" not in row:
                 raise ConfigError(f"{mpath}: row {i} needs 'path' and 'prompt_id' or 'prompt'")
@@ -65,7 +91,10 @@ class FolderAdapter:
     def candidates(self, req: GenerationRequest) -> list[Path]:
         pid = str(req.extra.get("prompt_id", ""))
         found = [self.manifest[k] for k in ((pid, req.seed), (req.prompt, req.seed)) if k in self.manifest]
-        stems = [f"{req.prompt}-{req.seed}", f"{safe_filename(req.prompt, 200)}-{req.seed}"]
+        from vdmbench.vbench import vbench_filename
+
+        stems = [f"{req.prompt}-{req.seed}", vbench_filename(req.prompt, req.seed, suffix=""),
+                 f"{safe_filename(req.prompt, 200)}-{req.seed}"]
         if pid:
             stems += [f"{pid}-{req.seed}", f"{pid}-s{req.seed}", pid]
         for stem in stems:
@@ -80,10 +109,7 @@ class FolderAdapter:
         for req in requests:
             paths = self.candidates(req)
             if not paths:
-                out.append(AdapterError(
-                    f"{self.name}: no video for prompt {req.prompt!r} seed {req.seed} in {self.root} "
-                    f"(expected e.g. '{req.prompt}-{req.seed}.mp4' or a manifest row)"
-                ))
+                out.append(AdapterError(f"{self.name}: {self._missing_text(req)}"))
                 continue
             self.used.add(paths[0].name)
             try:
@@ -95,6 +121,29 @@ class FolderAdapter:
     def extra_files(self) -> list[str]:
         """Files in the folder that no request has used so far."""
         return sorted(set(self.files) - self.used)
+
+    def _missing_text(self, req: GenerationRequest) -> str:
+        from vdmbench.vbench import vbench_filename
+
+        expected = vbench_filename(req.prompt, req.seed)
+        close = difflib.get_close_matches(expected, list(self.files), n=2, cutoff=0.75)
+        hint = f"; closest files: {', '.join(repr(c) for c in close)}" if close else ""
+        return (f"no video for prompt {req.prompt!r} seed {req.seed} in {self.root} "
+                f"(expected e.g. '{expected}' or a manifest row){hint}")
+
+    def coverage(self, requests: list[GenerationRequest]) -> Coverage:
+        """Which requests have a video, which do not, and which files no request matches."""
+        cov = Coverage()
+        used: set[Path] = set()
+        for req in requests:
+            paths = [p for p in self.candidates(req) if p.is_file()]
+            if paths:
+                cov.found += 1
+                used.add(paths[0].resolve())
+            else:
+                cov.missing.append(f"{req.extra.get('prompt_id', '?')} seed {req.seed}: {self._missing_text(req)}")
+        cov.extra = sorted(name for name, p in self.files.items() if p.resolve() not in used)
+        return cov
 
 
 ADAPTER = FolderAdapter

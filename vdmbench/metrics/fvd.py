@@ -1,0 +1,339 @@
+"""FVD and KVD on I3D features (Unterthiner et al., 2018).
+
+FVD is the Fréchet distance between Gaussians fitted to the I3D features of generated and real
+clips; KVD the polynomial-kernel MMD between the features (degree 3, gamma 1/d, coef 1), averaged
+over random subsets like KID. Protocol (DESIGN.md): I3D Kinetics-400 logits averaged over time,
+frames resized bilinearly to 224x224 and scaled to [-1, 1], >= 9 frames, float64 statistics, the
+unbiased covariance (N-1) by default and StyleGAN-V's (N) as `covariance: stylegan-v`.
+
+Real clips come from `update_real(...)` (standalone use, like torchmetrics' FID) or, when none were
+given, from the suite's reference set (`context.reference`), whose features are cached on disk by
+the reference id and the extractor. Generated clips' features are cached by their sha256.
+
+FVD's statistics are sums (mean and outer products), so memory is constant in the number of clips
+and the states reduce across processes by summation. The 95% CI is a bootstrap over generated
+clips with the reference fixed; it needs each clip's features (d float32 per clip; `ci: false`
+turns it off). Below 256 clips FVD is strongly biased: it is reported with a warning, never padded
+by repeating clips.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from vdmbench.errors import ConfigError, MetricInputError
+from vdmbench.features.cache import FeatureCache
+from vdmbench.features.i3d import build_i3d_features
+from vdmbench.metrics.base import ClipBatch, MetricContext, VideoMetric, check_uint8_videos
+
+MIN_SAMPLES = 256
+NOT_COMPARABLE = "not comparable with published FVD"
+COVARIANCES = {"unbiased": 1, "stylegan-v": 0}  # ddof
+
+
+# --- the math (float64 numpy) --------------------------------------------------------------------
+
+def sqrt_psd(a: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a PSD matrix; tiny negative eigenvalues (round-off) are clipped."""
+    w, v = np.linalg.eigh((a + a.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
+    """tr sqrt(cov1 cov2), via the symmetric PSD matrix sqrt(cov1) cov2 sqrt(cov1) (same eigenvalues).
+
+    Unlike a general `sqrtm(cov1 @ cov2)` this stays real and stable for singular covariances
+    (fewer clips than feature dimensions)."""
+    s1 = sqrt_psd(cov1)
+    m = s1 @ cov2 @ s1
+    w = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(w, 0, None)).sum())
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr sqrt(cov1 cov2), in float64, clamped at 0."""
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.size, mu1.size):
+        raise MetricInputError(f"frechet_distance: shapes differ: {mu1.shape} {cov1.shape} vs {mu2.shape} {cov2.shape}")
+    diff = mu1 - mu2
+    value = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt_product(cov1, cov2)
+    return max(float(value), 0.0)
+
+
+def stats_from_sums(total: np.ndarray, outer: np.ndarray, n: float, ddof: int) -> tuple[np.ndarray, np.ndarray]:
+    mu = total / n
+    cov = (outer - n * np.outer(mu, mu)) / (n - ddof)
+    return mu, (cov + cov.T) / 2
+
+
+def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 (the KID/KVD kernel)."""
+    d = x.shape[1]
+    kxx = (x @ x.T / d + 1) ** 3
+    kyy = (y @ y.T / d + 1) ** 3
+    kxy = (x @ y.T / d + 1) ** 3
+    m, n = len(x), len(y)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2 * kxy.mean())
+
+
+def bootstrap_mmd(fake: np.ndarray, real: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Full-set MMD^2 of `n_boot` resamples of the generated features (reference fixed).
+
+    Pairs of a clip with its own duplicate are left out, as the unbiased estimator leaves out i == j."""
+    d = fake.shape[1]
+    kff = (fake @ fake.T / d + 1) ** 3
+    kfr_mean = ((fake @ real.T / d + 1) ** 3).mean(1)
+    krr = (real @ real.T / d + 1) ** 3
+    rr = (krr.sum() - np.trace(krr)) / (len(real) * (len(real) - 1))
+    n = len(fake)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        keep = idx[:, None] != idx[None, :]
+        out[b] = kff[np.ix_(idx, idx)][keep].mean() + rr - 2 * kfr_mean[idx].mean()
+    return out
+
+
+def bootstrap_fvd(fake: np.ndarray, mu_r: np.ndarray, cov_r: np.ndarray, ddof: int, n_boot: int,
+                  seed: int) -> np.ndarray:
+    """FVD of `n_boot` resamples (with replacement) of the generated features against fixed real stats.
+
+    For n < d, tr sqrt(sqrt(R) C sqrt(R)) with C = Xc'Xc / (n - ddof) equals the sum of the square
+    roots of the eigenvalues of the n x n matrix Xc R Xc' / (n - ddof): much cheaper per replicate."""
+    rng = np.random.default_rng(seed)
+    n, d = fake.shape
+    tr_r = np.trace(cov_r)
+    s_r = sqrt_psd(cov_r) if n >= d else None
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        x = fake[rng.integers(0, n, n)]
+        mu = x.mean(0)
+        xc = x - mu
+        if s_r is None:
+            m = xc @ cov_r @ xc.T / (n - ddof)
+            tr_c = np.einsum("ij,ij->", xc, xc) / (n - ddof)
+        else:
+            cov = xc.T @ xc / (n - ddof)
+            m = s_r @ cov @ s_r
+            tr_c = np.trace(cov)
+        w = np.linalg.eigvalsh((m + m.T) / 2)
+        diff = mu - mu_r
+        out[b] = max(diff @ diff + tr_c + tr_r - 2 * np.sqrt(np.clip(w, 0, None)).sum(), 0.0)
+    return out
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+class _I3DSetMetric(VideoMetric):
+    """Shared by FVD and KVD: the extractor, feature caching, real/reference features."""
+
+    per_sample = False
+    higher_is_better = False
+    requires = frozenset({"reference"})
+    min_frames = 9  # I3D needs >= 9 frames (16 standard)
+
+    def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str = "logits",
+                 resize: int = 224, weights: str | None = None, weights_sha256: str | None = None,
+                 n_boot: int = 200, ci: bool = True, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        ctx = self.context
+        self.n_boot, self.ci = int(n_boot), bool(ci)
+        self.extractor, self.info = build_i3d_features(
+            features, layer=layer, resize=int(resize), weights=weights or ctx.weights_path.get(features),
+            weights_sha256=weights_sha256, seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size,
+            precision=ctx.precision,
+        )
+        self.cache = FeatureCache(ctx.cache_dir, f"i3d-{self.extractor.id}")
+        self.summary: dict[str, Any] = {}  # filled by compute(), reported by describe()
+
+    @property
+    def comparable(self) -> bool:
+        return self.info["features"] != "random-i3d" and self.info["resize"] in (224, "export (224)")
+
+    def describe(self) -> dict[str, Any]:
+        d = {**super().describe(), **self.info, "reference_id": self.context.reference_id, **self.summary}
+        if not self.comparable:
+            d["label"] = NOT_COMPARABLE
+        return d
+
+    def _videos(self, data: ClipBatch | torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        if isinstance(data, ClipBatch):
+            videos = self.check_batch(data)
+            shas = data.sha256 if len(data.sha256) == len(data) else []
+        else:
+            videos = check_uint8_videos(data, self.name)
+            if videos.shape[1] < self.min_frames:
+                raise MetricInputError(f"{self.name}: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}")
+            shas = []
+        return videos, shas
+
+    def features(self, data: ClipBatch | torch.Tensor) -> torch.Tensor:
+        """float64 [B, d] features of uint8 clips, read from / written to the cache by sha256."""
+        videos, shas = self._videos(data)
+        if not (self.cache.enabled and shas):
+            return self.extractor(videos)
+        keys = [f"clip|{s}|{tuple(videos.shape[1:])}" for s in shas]
+        found = [self.cache.get(k) for k in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if todo:
+            fresh = self.extractor(videos[todo])
+            for i, f in zip(todo, fresh):
+                found[i] = f.numpy()
+                self.cache.put(keys[i], found[i])
+        return torch.from_numpy(np.stack(found)).to(torch.float64)
+
+    def reference_features(self) -> np.ndarray:
+        """The suite's reference clips' features, cached on disk by (reference id, extractor)."""
+        ctx = self.context
+        if ctx.reference is None:
+            raise MetricInputError(
+                f"{self.name}: no real clips: give the suite a 'reference' set, or call update_real() with real videos"
+            )
+        key = f"reference|{ctx.reference_id}" if ctx.reference_id else None
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        parts = [self.extractor(self._videos(b)[0]).numpy() for b in ctx.reference()]
+        feats = np.concatenate(parts) if parts else np.zeros((0, self.extractor.dim))
+        if key is not None and len(feats):
+            self.cache.put(key, feats)
+        return feats
+
+
+class FVD(_I3DSetMetric):
+    """Fréchet Video Distance. Options: features, layer, covariance, resize, weights, n_boot, ci."""
+
+    name = "fvd"
+    outputs = ("fvd",)
+
+    def __init__(self, context: MetricContext | None = None, *, covariance: str = "unbiased", **kwargs: Any) -> None:
+        if covariance not in COVARIANCES:
+            raise ConfigError(f"fvd: covariance must be one of {', '.join(COVARIANCES)}, got {covariance!r}")
+        super().__init__(context, **kwargs)
+        self.covariance = covariance
+        self.info["covariance"] = covariance
+        d = self.extractor.dim
+        for side in ("fake", "real"):
+            self.add_state(f"{side}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(f"{side}_n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        if self.ci:
+            self.add_state("fake_feats", [], dist_reduce_fx="cat")
+
+    def _add(self, side: str, f: torch.Tensor) -> None:
+        setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + f.sum(0))
+        setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + f.T @ f)
+        setattr(self, f"{side}_n", getattr(self, f"{side}_n") + len(f))
+
+    def update(self, batch: ClipBatch | torch.Tensor) -> None:
+        """Add generated clips (a ClipBatch or uint8 [B, T, H, W, 3])."""
+        f = self.features(batch).to(self.fake_sum.device)
+        self._add("fake", f)
+        if self.ci:
+            self.fake_feats.append(f.to(torch.float32))
+
+    def update_real(self, batch: ClipBatch | torch.Tensor) -> None:
+        """Add real clips (instead of the suite's reference set)."""
+        self._add("real", self.features(batch).to(self.real_sum.device))
+
+    def _real_stats(self) -> tuple[np.ndarray, np.ndarray, int]:
+        ddof = COVARIANCES[self.covariance]
+        if float(self.real_n) > 0:
+            n = int(self.real_n)
+            mu, cov = stats_from_sums(self.real_sum.cpu().numpy(), self.real_outer.cpu().numpy(), n, ddof)
+            return mu, cov, n
+        feats = self.reference_features()
+        if len(feats) < 2:
+            raise MetricInputError(f"fvd: the reference set has {len(feats)} clips; at least 2 are needed")
+        return feats.mean(0), np.cov(feats, rowvar=False, ddof=ddof), len(feats)
+
+    def compute(self) -> dict[str, float]:
+        n = int(self.fake_n)
+        if n < 2:
+            raise MetricInputError(f"fvd: needs at least 2 generated clips, got {n} (256 or more recommended)")
+        ddof = COVARIANCES[self.covariance]
+        mu_r, cov_r, n_real = self._real_stats()
+        mu_f, cov_f = stats_from_sums(self.fake_sum.cpu().numpy(), self.fake_outer.cpu().numpy(), n, ddof)
+        value = frechet_distance(mu_f, cov_f, mu_r, cov_r)
+        result: dict[str, float] = {"fvd": value}
+        self.summary = {"n": n, "n_reference": n_real}
+        if self.ci and self.n_boot > 0:
+            feats = self.fake_feats
+            feats = torch.cat(feats) if isinstance(feats, list) else feats  # a tensor after a dist sync
+            boot = bootstrap_fvd(feats.cpu().numpy().astype(np.float64), mu_r, cov_r, ddof, self.n_boot,
+                                 self.context.seed)
+            result["fvd_ci_low"], result["fvd_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+            self.summary.update(ci_low=result["fvd_ci_low"], ci_high=result["fvd_ci_high"],
+                                ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        if min(n, n_real) < MIN_SAMPLES:
+            msg = (f"FVD on {n} generated / {n_real} real clips: below {MIN_SAMPLES} clips FVD is strongly biased "
+                   "and not comparable with published values")
+            self.summary["warning"] = msg
+            warnings.warn(msg, stacklevel=2)
+        return result
+
+
+class KVD(_I3DSetMetric):
+    """Kernel Video Distance: polynomial MMD^2 on I3D features, averaged over random subsets (KID-style)."""
+
+    name = "kvd"
+    outputs = ("kvd",)
+
+    def __init__(self, context: MetricContext | None = None, *, subsets: int = 100, subset_size: int = 1000,
+                 **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.subsets, self.subset_size = int(subsets), int(subset_size)
+        # MMD needs every pair of clips, so the features themselves are the state (d floats per clip).
+        self.add_state("fake_feats", [], dist_reduce_fx="cat")
+        self.add_state("real_feats", [], dist_reduce_fx="cat")
+
+    def update(self, batch: ClipBatch | torch.Tensor) -> None:
+        self.fake_feats.append(self.features(batch))
+
+    def update_real(self, batch: ClipBatch | torch.Tensor) -> None:
+        self.real_feats.append(self.features(batch))
+
+    @staticmethod
+    def _cat(state: Any) -> np.ndarray:
+        if isinstance(state, list):
+            return torch.cat(state).cpu().numpy() if state else np.zeros((0, 0))
+        return state.cpu().numpy()
+
+    def compute(self) -> dict[str, float]:
+        fake = self._cat(self.fake_feats).astype(np.float64)
+        real = self._cat(self.real_feats).astype(np.float64)
+        if len(real) == 0:
+            real = self.reference_features()
+        if len(fake) < 2 or len(real) < 2:
+            raise MetricInputError(f"kvd: needs at least 2 generated and 2 real clips, got {len(fake)} and {len(real)}")
+        m = min(self.subset_size, len(fake), len(real))
+        rng = np.random.default_rng(self.context.seed)
+        vals = np.array([
+            polynomial_mmd(fake[rng.choice(len(fake), m, replace=False)], real[rng.choice(len(real), m, replace=False)])
+            for _ in range(max(1, self.subsets))
+        ])
+        result = {"kvd": float(vals.mean())}
+        self.summary = {"n": len(fake), "n_reference": len(real), "subset_size": m, "subsets": len(vals),
+                        "kvd_std": float(vals.std())}
+        if self.ci and self.n_boot > 0:
+            boot = bootstrap_mmd(fake, real, self.n_boot, rng)
+            result["kvd_ci_low"], result["kvd_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+            self.summary.update(ci_low=result["kvd_ci_low"], ci_high=result["kvd_ci_high"],
+                                ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        if m < self.subset_size:
+            self.summary["note"] = f"subset size {m} (fewer clips than the requested {self.subset_size})"
+        if min(len(fake), len(real)) < MIN_SAMPLES:
+            msg = f"KVD on {len(fake)} generated / {len(real)} real clips: below {MIN_SAMPLES} clips it is noisy"
+            self.summary["warning"] = msg
+            warnings.warn(msg, stacklevel=2)
+        return result
+
+
+METRICS = [FVD, KVD]

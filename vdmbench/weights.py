@@ -107,10 +107,15 @@ def resolve(
         return ResolvedWeights(path, digest, source, expected is not None)
 
     if explicit is not None:
+        # A file the user names is trusted (it may be a fine-tune); its hash is checked only against a
+        # hash the user gives, and recorded either way.
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise WeightsError(f"{spec.name}: weights file {path} does not exist (given explicitly)")
-        return checked(path, "explicit")
+        if sha256 is not None:
+            return checked(path, "explicit")
+        digest = sha256_file(path)
+        return ResolvedWeights(path, digest, "explicit", _matches(digest, spec.sha256) and spec.sha256 is not None)
     if env.get(ENV_VAR):
         path = Path(env[ENV_VAR]).expanduser() / spec.filename
         if path.is_file():

@@ -37,10 +37,19 @@ COVARIANCES = {"unbiased": 1, "stylegan-v": 0}  # ddof
 
 # --- the math (float64 numpy) --------------------------------------------------------------------
 
+def _sqrt_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Square roots of a PSD matrix's eigenvalues; those within round-off of 0 count as 0.
+
+    With fewer clips than dimensions most eigenvalues are 0 but come out as +-1e-16 * max; their
+    square roots (~1e-8 each) would otherwise add up to a visible error."""
+    tol = max(float(np.max(np.abs(w), initial=0.0)), 0.0) * len(w) * np.finfo(np.float64).eps
+    return np.sqrt(np.where(w > tol, w, 0.0))
+
+
 def sqrt_psd(a: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a PSD matrix; tiny negative eigenvalues (round-off) are clipped."""
+    """Symmetric square root of a PSD matrix (negative round-off eigenvalues clipped)."""
     w, v = np.linalg.eigh((a + a.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (v * _sqrt_eigenvalues(w)) @ v.T
 
 
 def trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
@@ -50,8 +59,7 @@ def trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
     (fewer clips than feature dimensions)."""
     s1 = sqrt_psd(cov1)
     m = s1 @ cov2 @ s1
-    w = np.linalg.eigvalsh((m + m.T) / 2)
-    return float(np.sqrt(np.clip(w, 0, None)).sum())
+    return float(_sqrt_eigenvalues(np.linalg.eigvalsh((m + m.T) / 2)).sum())
 
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
@@ -124,7 +132,7 @@ def bootstrap_fvd(fake: np.ndarray, mu_r: np.ndarray, cov_r: np.ndarray, ddof: i
             tr_c = np.trace(cov)
         w = np.linalg.eigvalsh((m + m.T) / 2)
         diff = mu - mu_r
-        out[b] = max(diff @ diff + tr_c + tr_r - 2 * np.sqrt(np.clip(w, 0, None)).sum(), 0.0)
+        out[b] = max(diff @ diff + tr_c + tr_r - 2 * _sqrt_eigenvalues(w).sum(), 0.0)
     return out
 
 

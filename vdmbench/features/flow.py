@@ -1,0 +1,115 @@
+"""Optical flow between consecutive frames: OpenCV DIS (CPU, no weights) or torchvision RAFT.
+
+Flow convention: `flow[y, x] = (dx, dy)` such that frame_a(x, y) ~ frame_b(x + dx, y + dy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vdmbench.errors import ConfigError
+
+
+def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
+    """DIS flow from RGB uint8 frame `a` to `b`: float32 [H, W, 2]."""
+    dis = cv2.DISOpticalFlow_create(preset)  # one per call: the object keeps state between calls
+    ga = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+    gb = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
+    return dis.calc(ga, gb, None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample `image` at x + flow(x) (bilinear); also return where that point lies inside the frame."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + flow[..., 0], gy + flow[..., 1]
+    out = cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    return out, inside
+
+
+def occlusion_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
+    """True where the forward flow is reliable: forward-backward consistent and inside the frame.
+
+    Consistency check of Sundaram et al. (2010), as used for warping error by Lai et al. (2018):
+    |fw + bw(x + fw)|^2 <= 0.01 (|fw|^2 + |bw(x + fw)|^2) + 0.5."""
+    bw_at, inside = warp(bw, fw)
+    lhs = ((fw + bw_at) ** 2).sum(-1)
+    rhs = 0.01 * ((fw ** 2).sum(-1) + (bw_at ** 2).sum(-1)) + 0.5
+    return (lhs <= rhs) & inside
+
+
+@dataclass
+class FlowEstimator:
+    """Forward and backward flow for every consecutive pair of a clip."""
+
+    backend: str = "dis"  # dis | raft_small | raft_large
+    device: str = "cpu"
+    weights: str | None = None
+    num_flow_updates: int = 12
+    info: dict[str, Any] = field(default_factory=dict)
+    _raft: Any = None
+
+    def __post_init__(self) -> None:
+        if self.backend == "raft":
+            self.backend = "raft_large"
+        if self.backend == "dis":
+            self.info = {"flow": "opencv-dis", "preset": "medium", "opencv": cv2.__version__}
+        elif self.backend in ("raft_small", "raft_large"):
+            self._raft, self.info = _build_raft(self.backend, self.weights, self.device)
+            self.info["num_flow_updates"] = self.num_flow_updates
+        else:
+            raise ConfigError(f"flow must be dis, raft, raft_small or raft_large, got {self.backend!r}")
+
+    def forward_flows(self, clip: torch.Tensor) -> np.ndarray:
+        """uint8 [T, H, W, 3] -> forward flows float32 [T-1, H, W, 2] (frame t to t+1)."""
+        if self._raft is None:
+            frames = clip.cpu().numpy()
+            return np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
+        return self._raft_flow(clip[:-1], clip[1:])
+
+    def pairs(self, clip: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [T, H, W, 3] -> (forward, backward) flows, float32 [T-1, H, W, 2] each."""
+        frames = clip.cpu().numpy()
+        if self._raft is None:
+            fw = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
+            bw = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(len(frames) - 1)])
+            return fw, bw
+        a, b = clip[:-1], clip[1:]
+        both = self._raft_flow(torch.cat([a, b]), torch.cat([b, a]))
+        n = len(a)
+        return both[:n], both[n:]
+
+    @torch.no_grad()
+    def _raft_flow(self, a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+        def prep(x: torch.Tensor) -> torch.Tensor:
+            return x.permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1.0
+
+        h, w = a.shape[1:3]
+        ph, pw = (-h) % 8, (-w) % 8  # RAFT needs sizes divisible by 8
+        pa = F.pad(prep(a), (0, pw, 0, ph), mode="replicate")
+        pb = F.pad(prep(b), (0, pw, 0, ph), mode="replicate")
+        flow = self._raft(pa, pb, num_flow_updates=self.num_flow_updates)[-1][:, :, :h, :w]
+        return flow.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+
+
+def _build_raft(name: str, weights: str | None, device: str) -> tuple[Any, dict[str, Any]]:
+    from torchvision.models import optical_flow
+
+    from vdmbench import weights as W
+
+    r = W.resolve(W.REGISTRY[name], weights)
+    model = getattr(optical_flow, name)(weights=None)
+    state = W.load_state_dict(r.path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise W.WeightsError(f"{r.path}: not torchvision {name} weights ({str(e).splitlines()[0]})") from e
+    info = {"flow": f"torchvision-{name}", "weights": str(r.path), "weights_sha256": r.sha256, "weights_pinned": r.pinned}
+    return model.eval().to(device), info

@@ -1,0 +1,185 @@
+"""CLIP similarity and CLIP temporal consistency (open_clip).
+
+clip_similarity: per frame 100 x cosine(image embedding, prompt embedding), averaged over the
+frames, clamped at 0 — torchmetrics' CLIPScore per frame. clip_temporal_consistency: mean cosine
+between consecutive frames' image embeddings (1 for a static clip).
+
+Model and pretrained tag come from options (default ViT-B-32 / "openai", the CLIPScore paper's
+model); images go through open_clip's own preprocessing for that model (bicubic resize of the
+short side, center crop, normalization). `pretrained: random` (or None) builds the same
+architecture with seeded random weights for offline use; such results are labelled as not
+comparable. Weights: explicit `weights` path (or context.weights_path["clip"]) > $VDMBENCH_WEIGHTS
+> ~/.cache/vdmbench > open_clip's own download; open_clip's tokenizer is bundled and works offline.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vdmbench.errors import ConfigError, WeightsError
+from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "openai"
+RANDOM = ("random", "none", None)
+
+
+@dataclass
+class ClipEncoder:
+    """open_clip model + its image transform + tokenizer; embeddings are L2-normalized float64."""
+
+    model: Any
+    transform: Any
+    tokenizer: Any
+    device: str
+    batch_size: int
+    precision: str
+
+    def _autocast(self):
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        return torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None)
+
+    @torch.no_grad()
+    def images(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, H, W, 3] -> [N, D]."""
+        from PIL import Image
+
+        out = []
+        for chunk in frames.split(max(1, self.batch_size * 4)):
+            pix = torch.stack([self.transform(Image.fromarray(f.numpy())) for f in chunk.cpu()])
+            with self._autocast():
+                out.append(self.model.encode_image(pix.to(self.device)).float().cpu())
+        return F.normalize(torch.cat(out).to(torch.float64), dim=-1)
+
+    @torch.no_grad()
+    def texts(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)
+        with self._autocast():
+            emb = self.model.encode_text(tokens).float().cpu()
+        return F.normalize(emb.to(torch.float64), dim=-1)
+
+
+def _weights_file(model: str, pretrained: str) -> str:
+    return f"open_clip_{model}_{pretrained}.safetensors".replace("/", "_")
+
+
+def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | None, context: MetricContext
+                       ) -> tuple[ClipEncoder, dict[str, Any]]:
+    import open_clip
+
+    if model not in open_clip.list_models():
+        raise ConfigError(f"clip: unknown open_clip model {model!r} (see open_clip.list_models())")
+    random_weights = pretrained in RANDOM or (isinstance(pretrained, str) and pretrained.lower() in ("random", "none"))
+    info: dict[str, Any] = {"model": model, "pretrained": "random" if random_weights else pretrained}
+    cfg = {} if random_weights else (open_clip.get_pretrained_cfg(model, pretrained) or {})
+    if not random_weights and not cfg and not weights:
+        raise ConfigError(f"clip: open_clip has no pretrained tag {pretrained!r} for {model}; "
+                          f"known: {', '.join(open_clip.list_pretrained_tags_by_model(model))}")
+    quick_gelu = bool(cfg.get("quick_gelu", False))
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(context.seed)
+        net = open_clip.create_model(model, pretrained=None, force_quick_gelu=quick_gelu)
+    if random_weights:
+        info["weights"] = f"random (seed {context.seed})"
+    else:
+        path = _local_weights(model, pretrained, weights)
+        if path is not None:
+            from vdmbench.weights import load_state_dict, sha256_file
+
+            state = load_state_dict(path)
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise WeightsError(f"{path}: not open_clip {model} weights ({str(e).splitlines()[0]})") from e
+            info.update(weights=str(path), weights_sha256=sha256_file(path))
+        else:
+            cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench", "open_clip")
+            try:
+                net = open_clip.create_model(model, pretrained=pretrained, cache_dir=cache, force_quick_gelu=quick_gelu)
+            except Exception as e:
+                raise WeightsError(
+                    f"clip: could not get {model}/{pretrained} weights ({type(e).__name__}: {e}). Download "
+                    f"open_clip_model.safetensors from https://huggingface.co/{cfg.get('hf_hub', '').rstrip('/')} and "
+                    f"pass it as weights:, or save it as {_weights_file(model, pretrained)} in $VDMBENCH_WEIGHTS or "
+                    "~/.cache/vdmbench; or use pretrained: random (not comparable)."
+                ) from e
+            info["weights"] = f"open_clip download ({cfg.get('hf_hub') or cfg.get('url')})"
+    net = net.eval().to(context.device)
+    transform = open_clip.image_transform(net.visual.image_size, is_train=False,
+                                          mean=cfg.get("mean"), std=cfg.get("std"),
+                                          interpolation=cfg.get("interpolation"), resize_mode=cfg.get("resize_mode"))
+    tokenizer = open_clip.get_tokenizer(model)
+    return ClipEncoder(net, transform, tokenizer, context.device, context.batch_size, context.precision), info
+
+
+def _local_weights(model: str, pretrained: str, explicit: str | None):
+    from pathlib import Path
+
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise WeightsError(f"clip: weights file {p} does not exist (given explicitly)")
+        return p
+    name = _weights_file(model, pretrained)
+    for folder in (os.environ.get("VDMBENCH_WEIGHTS"),
+                   os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench")):
+        if folder and (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+class _ClipMetric(PerSampleMetric):
+    higher_is_better = True
+
+    def __init__(self, context: MetricContext | None = None, *, model: str = DEFAULT_MODEL,
+                 pretrained: str | None = DEFAULT_PRETRAINED, weights: str | None = None, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.encoder, self.info = build_clip_encoder(
+            model, pretrained, weights=weights or self.context.weights_path.get("clip"), context=self.context)
+
+    @property
+    def comparable(self) -> bool:
+        return self.info["pretrained"] != "random"
+
+    def describe(self) -> dict[str, Any]:
+        d = {**super().describe(), **self.info}
+        if not self.comparable:
+            d["label"] = "not comparable with published numbers (random CLIP weights)"
+        return d
+
+    def frame_embeddings(self, videos: torch.Tensor) -> torch.Tensor:
+        b, t = videos.shape[:2]
+        return self.encoder.images(videos.reshape(b * t, *videos.shape[2:])).reshape(b, t, -1)
+
+
+class ClipSimilarity(_ClipMetric):
+    name = "clip_similarity"
+    outputs = ("clip_similarity",)
+    requires = frozenset({"prompts"})
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        videos = self.check_batch(batch)
+        img = self.frame_embeddings(videos)  # [B, T, D]
+        txt = self.encoder.texts(list(batch.prompts))  # [B, D]
+        per_frame = 100.0 * torch.einsum("btd,bd->bt", img, txt)
+        return {"clip_similarity": per_frame.mean(dim=1).clamp(min=0.0)}
+
+
+class ClipTemporalConsistency(_ClipMetric):
+    name = "clip_temporal"
+    outputs = ("clip_temporal_consistency",)
+    min_frames = 2  # needs at least one pair of frames
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        videos = self.check_batch(batch)
+        img = self.frame_embeddings(videos)
+        cos = (img[:, 1:] * img[:, :-1]).sum(-1)  # embeddings are unit vectors
+        return {"clip_temporal_consistency": cos.mean(dim=1)}
+
+
+METRICS = [ClipSimilarity, ClipTemporalConsistency]

@@ -1,0 +1,58 @@
+"""Motion magnitude: how much a clip moves, so a frozen clip cannot win on flicker and coherence.
+
+Forward optical flow between consecutive frames; magnitudes are divided by the frame diagonal
+sqrt(H^2 + W^2), so values do not depend on resolution (0.01 = 1% of the diagonal per frame).
+motion_mean: mean magnitude over pixels and pairs. motion_top5: mean of the largest 5% of each
+pair's magnitudes, averaged over pairs (a small object moving in a still scene still registers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from vdmbench.features.flow import FlowEstimator
+from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
+
+TOP_FRACTION = 0.05
+
+
+def motion_stats(flows: np.ndarray, height: int, width: int) -> tuple[float, float]:
+    """(mean, top-5% mean) of flow magnitudes [P, H, W, 2] normalized by the frame diagonal."""
+    mag = np.linalg.norm(flows.astype(np.float64), axis=-1).reshape(len(flows), -1) / np.hypot(height, width)
+    k = max(1, int(np.ceil(TOP_FRACTION * mag.shape[1])))
+    top = np.sort(mag, axis=1)[:, -k:].mean(axis=1)
+    return float(mag.mean()), float(top.mean())
+
+
+class Motion(PerSampleMetric):
+    name = "motion"
+    outputs = ("motion_mean", "motion_top5")
+    # More motion is not better in itself; the direction is "higher" because the metric exists to
+    # expose frozen clips (a frozen clip scores 0).
+    higher_is_better = True
+    min_frames = 2
+
+    def __init__(self, context: MetricContext | None = None, *, flow: str = "dis", weights: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.flow = FlowEstimator(flow, self.context.device, weights or self.context.weights_path.get(flow))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self.flow.info, "normalized_by": "frame diagonal"}
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        videos = self.check_batch(batch)
+        h, w = videos.shape[2:4]
+        means, tops = [], []
+        for clip in videos:
+            m, t = motion_stats(self.flow.forward_flows(clip), h, w)
+            means.append(m)
+            tops.append(t)
+        return {"motion_mean": torch.tensor(means, dtype=torch.float64),
+                "motion_top5": torch.tensor(tops, dtype=torch.float64)}
+
+
+METRICS = [Motion]

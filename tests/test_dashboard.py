@@ -102,8 +102,8 @@ def test_compare_deltas_significance_per_prompt_and_videos(filled):
     deltas = frame(at, "verdict").value.set_index("metric")
     assert deltas.loc["flicker ↑", "verdict"] == "worse"  # noise vs the square baseline
     assert deltas.loc["flicker_mean_abs_diff ↓", "verdict"] == "worse"
-    assert deltas.loc["flicker ↑", "delta"] < 0 and deltas.loc["flicker ↑", "p"] < 0.05
-    assert deltas.loc["flicker ↑", "matched samples"] == 8
+    assert deltas.loc["flicker ↑", "delta"] < 0 and deltas.loc["flicker ↑", "p (Holm)"] < 0.05
+    assert deltas.loc["flicker ↑", "n"] == 8
     per_prompt = frame(at, "difference").value
     assert len(per_prompt) == 8
     diffs = per_prompt.difference.abs().tolist()

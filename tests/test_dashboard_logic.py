@@ -31,13 +31,38 @@ def test_overall_rank_min_max_normalization_and_weights():
 
 def test_paired_delta_significance_follows_the_effect():
     rng = np.random.default_rng(0)
-    prompts = np.repeat(np.arange(10), 2)
     base = rng.normal(0, 1, 20)
-    same = compare.paired_delta(base, base + rng.normal(0, 1e-3, 20), prompts)
+    same = compare.paired_delta(base, base + rng.normal(0, 1e-3, 20))
     assert same.p_value > 0.05 and same.ci_low < 0 < same.ci_high
-    shifted = compare.paired_delta(base, base + 0.5 + rng.normal(0, 0.1, 20), prompts)
+    shifted = compare.paired_delta(base, base + 0.5 + rng.normal(0, 0.1, 20))
     assert shifted.p_value < 0.01 and 0.4 < shifted.delta < 0.6 and shifted.ci_low > 0
-    assert np.isnan(compare.paired_delta(base[:2], base[:2] + 1, np.zeros(2)).p_value)  # one prompt: no CI
+    assert np.isnan(compare.paired_delta(base[:1], base[:1] + 1).p_value)  # one pair: no CI
+
+
+def test_metric_deltas_holm_adjusted_verdicts_and_set_level():
+    rng = np.random.default_rng(0)
+    rows = []
+    for run, shift in (("base", 0.0), ("cand", -0.5)):
+        for i in range(12):
+            noise = rng.normal(0, 0.05)
+            rows += [{"run_id": run, "prompt_id": f"p{i}", "seed": 0, "metric": "q", "value": i + shift + noise},
+                     {"run_id": run, "prompt_id": f"p{i}", "seed": 0, "metric": "same", "value": float(i)}]
+    values = pd.DataFrame(rows)
+    run_metrics = pd.DataFrame([
+        {"run_id": "base", "metric": "q", "value": 5.5, "ci_low": 5.0, "ci_high": 6.0, "n": 12},
+        {"run_id": "cand", "metric": "q", "value": 5.0, "ci_low": 4.5, "ci_high": 5.5, "n": 12},
+        {"run_id": "base", "metric": "same", "value": 5.5, "ci_low": 5.0, "ci_high": 6.0, "n": 12},
+        {"run_id": "cand", "metric": "same", "value": 5.5, "ci_low": 5.0, "ci_high": 6.0, "n": 12},
+        {"run_id": "base", "metric": "fvd", "value": 100.0, "ci_low": 95.0, "ci_high": 105.0, "n": 12},
+        {"run_id": "cand", "metric": "fvd", "value": 150.0, "ci_low": 145.0, "ci_high": 155.0, "n": 12},
+    ])
+    out = compare.metric_deltas(values, run_metrics, ["base", "cand"], {"q": True, "same": True, "fvd": False})
+    out = out.set_index("metric")
+    assert out.loc["q", "verdict"] == "worse" and out.loc["q", "delta"] == pytest.approx(-0.5, abs=0.05)
+    assert out.loc["q", "p_value"] >= out.loc["q", "p_raw"]  # Holm never lowers a p-value
+    assert out.loc["same", "verdict"] == "no significant change"
+    assert out.loc["fvd", "test"] == "from run CIs" and out.loc["fvd", "verdict"] == "worse"
+    assert out.loc["fvd", "delta"] == pytest.approx(50.0) and out.loc["fvd", "ci_low"] > 0
 
 
 def test_bradley_terry_recovers_the_order_with_cis():
@@ -102,3 +127,12 @@ def test_draw_pair_takes_two_models_of_one_prompt_and_seed():
     rng = np.random.default_rng(0)
     sides = {arena.draw_pair(cands, "s", rng).model_a for _ in range(20)}
     assert sides == {"m1", "m2"}  # random order
+
+
+def test_compare_works_without_the_gate_statistics(monkeypatch):
+    for name in ("paired_bootstrap", "compare_estimates", "adjust_pvalues"):
+        monkeypatch.setattr(compare, name, None)
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 20)
+    d = compare.paired_delta(base, base + 1.0 + rng.normal(0, 0.1, 20))
+    assert d.p_value < 0.01 and d.ci_low > 0.8

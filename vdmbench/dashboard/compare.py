@@ -1,8 +1,9 @@
 """Comparing runs: per-metric deltas with paired CIs and significance, per-prompt differences.
 
-Runs of one suite share their (prompt, seed) pairs, so deltas are paired: the difference is taken
-per sample and its mean gets a CI from the bootstrap over prompts (seeds of one prompt are not
-independent), the same clustered resampling as the run metrics' CIs.
+Runs of one suite share their (prompt, seed) pairs, so deltas are paired, with the release gate's
+statistics (vdmbench.stats): a paired bootstrap of the mean difference over (prompt, seed) pairs
+for per-sample metrics, a normal approximation from each run's bootstrap CI for set-level metrics
+(FVD, KVD), two-sided p-values, and Holm's correction across the metrics of one comparison.
 """
 
 from __future__ import annotations
@@ -13,42 +14,59 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+try:  # the gate's statistics; the fallback below only keeps older checkouts working
+    from vdmbench.stats import adjust_pvalues, compare_estimates, paired_bootstrap
+except ImportError:  # pragma: no cover - removed once vdmbench.stats ships the gate functions
+    adjust_pvalues = compare_estimates = paired_bootstrap = None
+
+N_BOOT = 4000  # the gate policy's default
+
 
 @dataclass(frozen=True)
 class PairedDelta:
-    delta: float  # mean over matched samples of (candidate - baseline)
+    delta: float  # candidate - baseline (raw units: positive means the value went up)
     ci_low: float
     ci_high: float
-    p_value: float  # two-sided, from the bootstrap distribution of the mean difference
+    p_value: float  # two-sided, unadjusted
     n: int  # matched samples
 
 
-def paired_delta(
-    baseline: np.ndarray, candidate: np.ndarray, clusters: np.ndarray, *, n_boot: int = 2000,
-    confidence: float = 0.95, seed: int = 0,
-) -> PairedDelta:
-    """Mean paired difference with a prompt-clustered bootstrap CI and a two-sided p-value."""
-    diff = np.asarray(candidate, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
-    if diff.size == 0:
-        raise ValueError("no matched samples")
-    mean = float(diff.mean())
-    uniq, inv = np.unique(np.asarray(clusters), return_inverse=True)
-    k = len(uniq)
-    if k < 2:
-        return PairedDelta(mean, float("nan"), float("nan"), float("nan"), int(diff.size))
-    sums = np.bincount(inv, weights=diff, minlength=k)
-    counts = np.bincount(inv, minlength=k).astype(np.float64)
-    draws = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
-    boot = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-    if np.all(boot == 0):
-        p = 1.0
-    else:
-        # Share of replicates on the far side of zero, doubled; +1 terms keep p > 0 (finite n_boot).
-        tail = min((boot <= 0).sum(), (boot >= 0).sum())
-        p = min(1.0, 2 * (tail + 1) / (n_boot + 1))
-    return PairedDelta(mean, float(lo), float(hi), float(p), int(diff.size))
+def _two_sided(p_regression: float, p_improvement: float) -> float:
+    if np.isnan(p_regression) or np.isnan(p_improvement):
+        return float("nan")  # too few units for a test
+    return float(min(1.0, 2 * min(p_regression, p_improvement)))
+
+
+def paired_delta(baseline: np.ndarray, candidate: np.ndarray, clusters: np.ndarray | None = None, *,
+                 n_boot: int = N_BOOT, seed: int = 0) -> PairedDelta:
+    """Mean paired difference with its bootstrap CI and two-sided p (the gate's paired bootstrap)."""
+    base = np.asarray(baseline, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if paired_bootstrap is not None:
+        c = paired_bootstrap(base, cand, clusters=clusters, higher_is_better=True, n_boot=n_boot, seed=seed)
+        return PairedDelta(c.delta, c.ci_low, c.ci_high, _two_sided(c.p_regression, c.p_improvement), c.n)
+    diff = cand - base  # fallback: plain percentile bootstrap over pairs
+    if diff.size < 2:
+        return PairedDelta(float(diff.mean()), np.nan, np.nan, np.nan, int(diff.size))
+    idx = np.random.default_rng(seed).integers(0, diff.size, size=(n_boot, diff.size))
+    reps = diff[idx].mean(axis=1)
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    p = _two_sided((1 + np.count_nonzero(reps >= 0)) / (n_boot + 1), (1 + np.count_nonzero(reps <= 0)) / (n_boot + 1))
+    return PairedDelta(float(diff.mean()), float(lo), float(hi), p, int(diff.size))
+
+
+def set_level_delta(base: pd.Series, cand: pd.Series, higher_is_better: bool | None) -> PairedDelta | None:
+    """Two runs' set-level values compared through their stored CIs; None without CIs."""
+    cis = [base.ci_low, base.ci_high, cand.ci_low, cand.ci_high]
+    if compare_estimates is None or any(pd.isna(x) for x in cis):
+        return None
+    sign = -1.0 if higher_is_better is False else 1.0
+    c = compare_estimates(float(base.value), (float(base.ci_low), float(base.ci_high)), float(cand.value),
+                          (float(cand.ci_low), float(cand.ci_high)), higher_is_better=sign > 0, n=int(cand.n or 0))
+    if np.isnan(c.p_regression):
+        return None
+    lo, hi = sorted((sign * c.ci_low, sign * c.ci_high))  # back to raw units
+    return PairedDelta(sign * c.delta, lo, hi, _two_sided(c.p_regression, c.p_improvement), c.n)
 
 
 def matched(values: pd.DataFrame, base_run: str, other_run: str, metric: str) -> pd.DataFrame:
@@ -66,29 +84,45 @@ def metric_deltas(
     metric_directions: Mapping[str, bool],
     *,
     alpha: float = 0.05,
+    correction: str = "holm",
 ) -> pd.DataFrame:
-    """For every run after the first (the baseline) and every metric: the delta, its CI, p, verdict."""
+    """For every run after the first (the baseline) and every metric: delta, CI, p, verdict.
+
+    `p_value` is adjusted across the metrics of each (baseline, run) comparison, as the gate does.
+    """
     base = run_ids[0]
-    base_values = run_metrics[run_metrics.run_id == base].set_index("metric").value
-    rows = []
+    base_rows = run_metrics[run_metrics.run_id == base].set_index("metric")
+    out = []
     for other in run_ids[1:]:
-        other_values = run_metrics[run_metrics.run_id == other].set_index("metric").value
-        for metric in sorted(set(base_values.index) | set(other_values.index)):
-            row = {"run": other, "metric": metric, "baseline": base_values.get(metric),
-                   "value": other_values.get(metric), "delta": np.nan, "ci_low": np.nan,
-                   "ci_high": np.nan, "p_value": np.nan, "n": 0, "significant": False,
-                   "verdict": "no paired test (set-level metric)"}
+        other_rows = run_metrics[run_metrics.run_id == other].set_index("metric")
+        rows = []
+        for metric in sorted(set(base_rows.index) | set(other_rows.index)):
+            b = base_rows.loc[metric] if metric in base_rows.index else None
+            o = other_rows.loc[metric] if metric in other_rows.index else None
+            row = {"run": other, "metric": metric, "baseline": None if b is None else b.value,
+                   "value": None if o is None else o.value, "delta": np.nan, "ci_low": np.nan,
+                   "ci_high": np.nan, "p_raw": np.nan, "n": 0, "test": "none"}
             pairs = matched(values, base, other, metric)
+            d = None
             if len(pairs):
-                d = paired_delta(pairs.value_base.to_numpy(), pairs.value_other.to_numpy(),
-                                 pairs.prompt_id.to_numpy())
-                sig = bool(d.p_value < alpha) if not np.isnan(d.p_value) else False
-                row.update(delta=d.delta, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value, n=d.n,
-                           significant=sig, verdict=_verdict(d.delta, sig, metric_directions.get(metric)))
-            elif row["baseline"] is not None and row["value"] is not None:
-                row["delta"] = row["value"] - row["baseline"]
+                d = paired_delta(pairs.value_base.to_numpy(), pairs.value_other.to_numpy())
+                row["test"] = "paired bootstrap"
+            elif b is not None and o is not None:
+                d = set_level_delta(b, o, metric_directions.get(metric))
+                row["test"] = "from run CIs" if d else "none (no CIs)"
+                row["delta"] = o.value - b.value
+            if d is not None:
+                row.update(delta=d.delta, ci_low=d.ci_low, ci_high=d.ci_high, p_raw=d.p_value, n=d.n)
             rows.append(row)
-    return pd.DataFrame(rows)
+        raw = [r["p_raw"] for r in rows]
+        adjusted = adjust_pvalues(raw, correction) if adjust_pvalues is not None else np.asarray(raw, dtype=float)
+        for r, p in zip(rows, adjusted):
+            sig = bool(np.isfinite(p) and p < alpha)
+            r.update(p_value=float(p), significant=sig,
+                     verdict=_verdict(r["delta"], sig, metric_directions.get(r["metric"]))
+                     if np.isfinite(p) else "no test")
+        out += rows
+    return pd.DataFrame(out)
 
 
 def _verdict(delta: float, significant: bool, higher_is_better: bool | None) -> str:

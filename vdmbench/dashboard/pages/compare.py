@@ -35,13 +35,14 @@ def render(ctx: Context) -> None:
         "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways)),
         "baseline": deltas.baseline, "value": deltas.value, "delta": deltas.delta,
         "delta 95% CI": [f"[{fmt(lo)}, {fmt(hi)}]" if pd.notna(lo) else "" for lo, hi in zip(deltas.ci_low, deltas.ci_high)],
-        "p": deltas.p_value, "matched samples": deltas.n, "verdict": deltas.verdict,
+        "p (Holm)": deltas.p_value, "n": deltas.n, "test": deltas.test, "verdict": deltas.verdict,
     })
-    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta", "p")}).map(
+    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta", "p (Holm)")}).map(
         _verdict_color, subset=["verdict"])
     st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
-    st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline over samples with the same prompt and "
-               "seed; CI and p from the paired bootstrap over prompts; significant at p < 0.05.")
+    st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline, paired over samples with the same prompt "
+               "and seed; 95% CI and two-sided p from the release gate's paired bootstrap (set-level metrics: "
+               "from each run's CI), Holm-adjusted across metrics; significant at p < 0.05.")
 
     st.subheader("Per prompt")
     metrics = sorted(values.metric.unique())

@@ -30,6 +30,9 @@ st.set_page_config(page_title="vdmbench leaderboard", page_icon="🎬", layout="
 if "db_path" not in st.session_state:
     st.session_state["db_path"] = db_from_argv(sys.argv[1:])
 
+# `?page=Compare` opens a page directly (shareable links); the radio button then takes over.
+if "page" not in st.session_state and st.query_params.get("page") in PAGES:
+    st.session_state["page"] = st.query_params["page"]
 page = st.sidebar.radio("Page", list(PAGES), key="page")
 ctx = sidebar(st.session_state["db_path"])
 if ctx is not None:

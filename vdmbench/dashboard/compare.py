@@ -141,7 +141,8 @@ def per_prompt(values: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str
     part = values[(values.metric == metric) & values.run_id.isin(run_ids)]
     if part.empty:
         return pd.DataFrame(columns=["prompt_id", "seed", "prompt", "difference"])
-    wide = part.pivot_table(index=["prompt_id", "seed"], columns="run_id", values="value", aggfunc="first")
+    wide = part.pivot_table(index=["prompt_id", "seed"], columns="run_id", values="value", aggfunc="first",
+                            dropna=False).astype(float)
     wide = wide.reindex(columns=[r for r in run_ids if r in wide.columns])
     wide.columns.name = None
     if len(run_ids) == 2 and wide.shape[1] == 2:

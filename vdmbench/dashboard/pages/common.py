@@ -12,6 +12,7 @@ import streamlit as st
 
 from vdmbench.dashboard import arena, data, media, ranking
 
+VIDEO_WIDTH = 384  # pixels
 FIRST_RUN_HINT = "vdmbench run suite=smoke model=reference-unet3d"
 
 # Loaders the pages may call through the cache, by name (the cache key must be hashable).
@@ -104,15 +105,21 @@ def run_label(row: Any) -> str:
     return f"{row.model} · {row.run_id} · {when}"
 
 
-def show_video(db_path: str, preview_path: str | None, path: str | None, caption: str = "") -> None:
-    """The clip, or a placeholder saying which file is missing (never an exception)."""
+def show_video(db_path: str, preview_path: str | None, path: str | None, key: str, caption: str = "") -> None:
+    """The clip, or a placeholder saying which file is missing (never an exception).
+
+    `key` names the slot on the page (it becomes the video's alt text): two runs can share one
+    cached clip (same bytes), and Streamlit refuses two identical autoplaying videos."""
     found = media.playable(db_path, preview_path, path)
     if found is None:
         missing = media.resolve(db_path, preview_path or path)
         st.warning(f"video file missing: `{missing or 'no file recorded'}`", icon="🎞️")
     else:
         try:
-            st.video(found.read_bytes(), format="video/mp4")
+            # Looping and muted autoplay, so clips shown side by side play together; a fixed width
+            # because generated clips are often tiny and would blow up to the column's width.
+            st.video(found.read_bytes(), format="video/mp4", loop=True, autoplay=True, muted=True,
+                     width=VIDEO_WIDTH, alt=f"clip {key}")
         except OSError as e:  # deleted between the check and the read
             st.warning(f"video file unreadable: `{found}` ({e})", icon="🎞️")
     if caption:

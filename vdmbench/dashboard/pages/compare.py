@@ -75,7 +75,7 @@ def render(ctx: Context) -> None:
             s = here.loc[run_id]
             v = values[(values.run_id == run_id) & (values.prompt_id == key[0]) & (values.seed == key[1])
                        & (values.metric == metric)].value
-            show_video(ctx.db_path, s.preview_path, s.path,
+            show_video(ctx.db_path, s.preview_path, s.path, f"compare-{run_id}",
                        caption=f"{metric} = {fmt(v.iloc[0]) if len(v) else '–'}" + (f" · failed: {s.error}" if s.status != "ok" else ""))
 
 

@@ -44,7 +44,7 @@ def render(ctx: Context) -> None:
         else:
             st.dataframe(metrics.style.format({"value": fmt}), hide_index=True, key="drill_metrics")
     with right:
-        show_video(ctx.db_path, s.preview_path, s.path)
+        show_video(ctx.db_path, s.preview_path, s.path, "drilldown")
 
 
 def _tags(raw: object) -> list[str]:

@@ -77,5 +77,5 @@ def history_chart(hist: pd.DataFrame, metric: str) -> alt.LayerChart:
         y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
         tooltip=["model", "run_id", "git_sha", alt.Tooltip("value:Q", format=".4g")],
     )
-    bars = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    bars = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
     return (bars + line).properties(height=300)

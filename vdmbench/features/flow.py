@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdmbench.errors import ConfigError
+from vdmbench.errors import ConfigError, MetricInputError
 
 
 def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
@@ -92,6 +92,8 @@ class FlowEstimator:
             return x.permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1.0
 
         h, w = a.shape[1:3]
+        if min(h, w) < 128:
+            raise MetricInputError(f"RAFT flow needs frames of at least 128x128 pixels, got {h}x{w}; use flow: dis")
         ph, pw = (-h) % 8, (-w) % 8  # RAFT needs sizes divisible by 8
         pa = F.pad(prep(a), (0, pw, 0, ph), mode="replicate")
         pb = F.pad(prep(b), (0, pw, 0, ph), mode="replicate")

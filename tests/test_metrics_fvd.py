@@ -1,0 +1,178 @@
+"""FVD/KVD metrics with a seeded random I3D on tiny procedural clips (32x32, 16 frames)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tests._clips import blur, moving_squares, noise, shuffle_frames
+from vdmbench.errors import ConfigError, MetricInputError
+from vdmbench.metrics import ClipBatch, MetricContext, build_metric
+from vdmbench.features.i3d import build_i3d_features
+from vdmbench.metrics.fvd import FVD, KVD, NOT_COMPARABLE, frechet_distance
+
+N, T, S = 8, 16, 32
+OPTS = {"features": "random-i3d", "resize": S}
+
+
+@pytest.fixture(scope="module")
+def clips():
+    real = moving_squares(N, T, S, S, seed=1)
+    other = moving_squares(N, T, S, S, seed=2)
+    return {"real": real, "real'": other, "blurred": blur(other, 1.0), "noise": noise(other),
+            "real_shuffled": shuffle_frames(real)}
+
+
+@pytest.fixture(scope="module")
+def memo(clips):
+    """I3D on CPU is slow: compute each test clip's features once, then serve them per clip.
+
+    (Batching does not change the metric's arithmetic; test_extractor_batch_invariance checks the
+    extractor itself against batch size.)"""
+    base, _ = build_i3d_features("random-i3d", resize=S)
+    table = {}
+    for v in clips.values():
+        for clip, f in zip(v, base(v)):
+            table[clip.numpy().tobytes()] = f.float()
+
+    def forward(v):
+        return torch.stack([table[c.numpy().tobytes()] for c in v.cpu()])
+
+    def patch(metric):
+        metric.extractor.forward = forward
+        return metric
+
+    return patch
+
+
+@pytest.fixture(scope="module")
+def feats(clips, memo):
+    m = memo(FVD(**OPTS))
+    return {k: m.features(v).numpy() for k, v in clips.items()}
+
+
+def _fvd(a, b):
+    st = lambda f: (f.mean(0), np.cov(f, rowvar=False))  # noqa: E731
+    return frechet_distance(*st(a), *st(b))
+
+
+def test_sensitivity_real_blur_noise(feats):
+    f = feats
+    near, blurred, noisy = _fvd(f["real"], f["real'"]), _fvd(f["real"], f["blurred"]), _fvd(f["real"], f["noise"])
+    assert near < blurred < noisy, (near, blurred, noisy)
+
+
+def test_frame_order_matters(feats):
+    f = feats
+    assert _fvd(f["real"], f["real"]) == pytest.approx(0.0, abs=1e-9)
+    assert _fvd(f["real"], f["real_shuffled"]) > 0.05 * _fvd(f["real"], f["real'"])
+    assert not np.allclose(f["real"], f["real_shuffled"], rtol=1e-3)
+
+
+def test_end_to_end_standalone(clips, memo):
+    m = memo(FVD(**OPTS, n_boot=50))
+    m.update_real(clips["real"])
+    m.update(clips["noise"][:4])
+    m.update(ClipBatch(videos=clips["noise"][4:]))
+    with pytest.warns(UserWarning, match="below 256"):
+        out = m.compute()
+    assert out["fvd"] > 0 and out["fvd_ci_low"] < out["fvd_ci_high"]
+    d = m.describe()
+    assert d["comparable"] is False and d["label"] == NOT_COMPARABLE
+    assert d["n"] == N and d["n_reference"] == N and "below 256" in d["warning"]
+    assert d["features"] == "random-i3d" and d["layer"] == "logits" and d["covariance"] == "unbiased"
+
+
+def test_float_and_short_inputs_are_refused(clips, memo):
+    m = FVD(**OPTS)
+    with pytest.raises(MetricInputError, match=r"\[0, 1\]"):
+        m.update(clips["real"].float() / 255.0)
+    with pytest.raises(MetricInputError, match="at least 9 frames"):
+        m.update(clips["real"][:, :8])
+
+
+def test_extractor_batch_invariance(clips):
+    ext, _ = build_i3d_features("random-i3d", resize=S, batch_size=4)
+    one_by_one = torch.cat([ext(c[None]) for c in clips["real"][:4]])
+    torch.testing.assert_close(ext(clips["real"][:4]), one_by_one, rtol=1e-4, atol=1e-5)  # float32 convs
+
+
+def test_one_batch_vs_seven_batches(clips, memo):
+    videos = clips["real'"][:7]
+    results = []
+    for bs in (7, 1):
+        ctx = MetricContext(batch_size=bs)
+        fvd, kvd = memo(FVD(ctx, **OPTS, n_boot=20)), memo(KVD(ctx, **OPTS, n_boot=20, subsets=5))
+        for m in (fvd, kvd):
+            m.update_real(clips["real"])
+            for chunk in videos.split(bs):
+                m.update(ClipBatch(videos=chunk))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append({**fvd.compute(), **kvd.compute()})
+    for k in results[0]:
+        assert results[0][k] == pytest.approx(results[1][k], rel=1e-9, abs=1e-12), k
+
+
+def test_reference_from_context_is_cached(clips, memo, tmp_path):
+    calls = []
+
+    def reference():
+        calls.append(1)
+        yield ClipBatch(videos=clips["real"][:4])
+        yield ClipBatch(videos=clips["real"][4:])
+
+    ctx = MetricContext(cache_dir=tmp_path, reference=reference, reference_id="ref-1")
+    shas = [f"sha{i}" for i in range(N)]
+    values = []
+    for run in range(2):
+        m = memo(build_metric({"name": "fvd", **OPTS, "n_boot": 0}, ctx))
+        if run == 1:  # everything must come from the cache now
+            m.extractor.forward = lambda v: (_ for _ in ()).throw(AssertionError("recomputed"))
+        m.update(ClipBatch(videos=clips["real'"], sha256=shas))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values.append(m.compute()["fvd"])
+    assert len(calls) == 1 and values[0] == values[1]
+
+
+def test_options_and_missing_reference(clips, memo):
+    with pytest.raises(ConfigError, match="covariance"):
+        FVD(**OPTS, covariance="biased")
+    with pytest.raises(ConfigError, match="features"):
+        FVD(features="c3d")
+    m = memo(FVD(**OPTS))
+    m.update(clips["real'"])
+    with pytest.raises(MetricInputError, match="reference"):
+        m.compute()
+    a, b = memo(FVD(**OPTS, n_boot=0)), memo(FVD(**OPTS, n_boot=0, covariance="stylegan-v"))
+    for m in (a, b):
+        m.update_real(clips["real"])
+        m.update(clips["real'"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert b.compute()["fvd"] < a.compute()["fvd"]  # divides by N instead of N - 1
+
+
+def test_kvd_orders_sets(clips, memo):
+    vals = {}
+    for k in ("real'", "noise"):
+        m = memo(KVD(**OPTS, n_boot=20, subsets=10))
+        m.update_real(clips["real"])
+        m.update(clips[k])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vals[k] = m.compute()
+    assert vals["real'"]["kvd"] < vals["noise"]["kvd"]
+    assert vals["noise"]["kvd_ci_low"] <= vals["noise"]["kvd_ci_high"]
+
+
+def test_fvd_state_memory_is_constant(clips, memo):
+    m = memo(FVD(**OPTS, ci=False))
+    size = lambda: sum(v.numel() for v in m.metric_state.values() if isinstance(v, torch.Tensor))  # noqa: E731
+    m.update(clips["real"][:2])
+    before = size()
+    for _ in range(3):
+        m.update(clips["real"][:2])
+    assert size() == before and all(isinstance(v, torch.Tensor) for v in m.metric_state.values())

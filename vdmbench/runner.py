@@ -9,7 +9,6 @@ metric values are written in one transaction, so there are no half-written rows 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ import torch
 from vdmbench.adapters import build_adapter
 from vdmbench.adapters.base import Adapter, GenerationRequest, config_hash
 from vdmbench.errors import AdapterError, ConfigError, VdmbenchError, VideoError
+from vdmbench.hashing import folder_fingerprint, sha256_file
 from vdmbench.loader import iterate_videos, stack_by_shape
 from vdmbench.manifest import environment, git_sha, redact_config
 from vdmbench.metrics import ClipBatch, MetricContext, VideoMetric, build_metric
@@ -139,14 +139,6 @@ def plan_samples(suite: Suite, adapter_config: dict[str, Any], shard: tuple[int,
             PlannedSample(f"{prompt.id}-s{seed}", prompt, seed, req, cache_key(adapter_config, req), gt, source)
         )
     return planned
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -535,7 +527,14 @@ def _progress(total: int, initial: int, enabled: bool, desc: str):
 def reference_id(suite: Suite) -> str | None:
     if not suite.reference:
         return None
-    return config_hash({"reference": suite.reference, "frames": suite.num_frames,
+    content = None
+    if suite.reference.get("source") == "folder":  # the folder's files, not just its path
+        from vdmbench.video import VIDEO_EXTENSIONS
+
+        folder = Path(suite.reference["path"]).expanduser()
+        if folder.is_dir():
+            content = folder_fingerprint([p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS])
+    return config_hash({"reference": suite.reference, "frames": suite.num_frames, "content": content,
                         "size": [suite.height, suite.width], "fps": suite.fps})[:16]
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from vdmbench.errors import ConfigError
+from vdmbench.hashing import folder_fingerprint
 from vdmbench.loader import iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
 from vdmbench.runner import resolve_device
@@ -39,6 +40,10 @@ def _files(inputs: list[Path]) -> list[Path]:
     if not files:
         raise ConfigError(f"no video files in {', '.join(map(str, inputs))}")
     return files
+
+
+def _folder_id(folder: Path) -> str:
+    return folder_fingerprint(_files([folder]))
 
 
 def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricContext, batch_size: int,
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                            fps=8.0, prompts=(), reference={"source": "folder", "path": str(args.reference)})
             reference = reference_loader(pseudo, args.batch_size, args.workers)
         context = MetricContext(device=device, batch_size=args.batch_size, reference=reference,
-                                reference_id=str(args.reference) if args.reference else None,
+                                reference_id=_folder_id(args.reference) if args.reference else None,
                                 cache_dir=Path("results") / "cache" / "features")
         result = score_files(_files(args.inputs), [m.strip() for m in args.metrics.split(",") if m.strip()],
                              context=context, batch_size=args.batch_size, workers=args.workers,

@@ -20,6 +20,7 @@ from typing import Mapping
 import torch
 
 from vdmbench.errors import WeightsError
+from vdmbench.hashing import sha256_file
 
 ENV_VAR = "VDMBENCH_WEIGHTS"
 
@@ -61,14 +62,6 @@ REGISTRY: dict[str, WeightSpec] = {
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vdmbench"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _matches(digest: str, expected: str | None) -> bool:

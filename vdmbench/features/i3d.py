@@ -231,11 +231,14 @@ def build_i3d_features(
             init_random_(model, seed)
             tag = f"random-seed{seed}"
             info.update(weights=f"random (seed {seed})", seed=seed)
-        model = model.eval().to(device)
+        # channels_last_3d: measured 2.4x faster on CPU (benchmarks/bench_fvd_throughput.py) and FVD
+        # moves by ~2e-7 relative, far below the 1e-3 the harness allows for a default-on speed-up.
+        model = model.eval().to(device, memory_format=torch.channels_last_3d)
         pick = 0 if layer == "logits" else 1
 
         def forward(v: torch.Tensor) -> torch.Tensor:
-            return model(fvd_preprocess(v, resize))[pick]
+            x = fvd_preprocess(v, resize).contiguous(memory_format=torch.channels_last_3d)
+            return model(x)[pick]
 
         dim = LOGITS_DIM if layer == "logits" else POOL_DIM
     elif backend == "i3d-torchscript":

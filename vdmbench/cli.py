@@ -211,6 +211,7 @@ _DELEGATED: dict[str, tuple[str, str]] = {
     "merge": ("vdmbench.merge:main", "merge the shards of a sharded run"),
     "reproduce": ("vdmbench.reproduce:main", "re-run a stored run from its manifest and diff it"),
     "score": ("vdmbench.score:main", "score videos with metrics (distributed with torchrun)"),
+    "vbench": ("vdmbench.vbench:main", "VBench interop: import prompts, export clips, check a folder"),
 }
 
 

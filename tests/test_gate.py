@@ -72,6 +72,22 @@ def test_policy_direction_contradicting_the_metric_is_a_config_error():
         compare_runs(base, base, parse_policy({"metrics": {"err": {"direction": "higher"}}}))
 
 
+def test_resampling_schemes_and_shared_seed_noise():
+    """A seed's noise shared by every prompt: resampling pairs is fooled, the crossed bootstrap is not."""
+    seed_effect = np.tile([0.006, -0.016], 10)  # sample order is prompt-major, seeds 0, 1
+    noise = np.random.default_rng(7).normal(scale=0.001, size=20)
+    base = make_run({"m": BASE})
+    cand = make_run({"m": BASE + seed_effect + noise}, run_id="c")
+    pairs, _ = verdicts(base, cand, parse_policy({"resample": "pairs"}))
+    crossed, _ = verdicts(base, cand, parse_policy({"resample": "crossed"}))
+    assert pairs["m"].verdict == "regression"
+    assert crossed["m"].verdict != "regression" and "crossed" in crossed["m"].method
+    prompts, _ = verdicts(base, cand, parse_policy({"resample": "prompts"}))
+    assert "prompts (clustered)" in prompts["m"].method
+    with pytest.raises(ConfigError, match="crossed bootstrap is for means"):
+        compare_runs(base, cand, parse_policy({"defaults": {"statistic": "median"}}))
+
+
 def test_relative_tolerance_and_min_samples():
     base = make_run({"m": BASE})
     cand = make_run({"m": BASE * 0.97}, run_id="c")
@@ -89,11 +105,11 @@ def test_holm_across_metrics_keeps_a_borderline_metric_from_failing():
     base_vals = {f"m{i}": BASE for i in range(20)}
     cand_vals = {f"m{i}": BASE + (diffs if i == 0 else 0) for i in range(20)}
     base, cand = make_run(base_vals), make_run(cand_vals, run_id="c")
-    alone, _ = verdicts(make_run({"m0": BASE}), make_run({"m0": cand_vals["m0"]}))
+    alone, _ = verdicts(make_run({"m0": BASE}), make_run({"m0": cand_vals["m0"]}), parse_policy({"resample": "pairs"}))
     assert alone["m0"].verdict == "regression"
-    v, _ = verdicts(base, cand, parse_policy({"correction": "holm"}))
+    v, _ = verdicts(base, cand, parse_policy({"correction": "holm", "resample": "pairs"}))
     assert v["m0"].verdict != "regression" and v["m0"].p_value > v["m0"].p_regression
-    v, _ = verdicts(base, cand, parse_policy({"correction": "none"}))
+    v, _ = verdicts(base, cand, parse_policy({"correction": "none", "resample": "pairs"}))
     assert v["m0"].verdict == "regression"
 
 

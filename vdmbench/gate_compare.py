@@ -204,6 +204,9 @@ def _compare_metric(metric: str, rule: MetricRule, base: RunData, cand: RunData,
             info.update(baseline=bv, candidate=cv, reason="; ".join(["no matching samples", *notes]),
                         method="paired bootstrap", tolerance=rule.tolerance(bv or 0.0))
             return None, info
+        if policy.resample == "crossed" and rule.statistic != "mean":
+            raise ConfigError(f"metric {metric}: statistic {rule.statistic} needs resample: pairs or prompts "
+                              "(the crossed bootstrap is for means)")
         b_stat, c_stat = float(stat(pairs.value_base)), float(stat(pairs.value_cand))
         tol = rule.tolerance(b_stat)
         info.update(baseline=b_stat, candidate=c_stat, tolerance=tol, reason="; ".join(notes))
@@ -213,7 +216,8 @@ def _compare_metric(metric: str, rule: MetricRule, base: RunData, cand: RunData,
             return None, info
         comp = paired_bootstrap(
             pairs.value_base.to_numpy(), pairs.value_cand.to_numpy(),
-            clusters=pairs.prompt_id.to_numpy() if policy.resample == "prompts" else None,
+            clusters=pairs.prompt_id.to_numpy() if policy.resample in ("prompts", "crossed") else None,
+            seeds=pairs.seed.to_numpy() if policy.resample == "crossed" else None,
             higher_is_better=higher, tolerance=tol, statistic=rule.statistic, n_boot=policy.n_boot,
             confidence=policy.confidence, seed=policy.seed,
         )

@@ -7,7 +7,8 @@ A policy is a YAML file in `suites/gates/` (named on the command line) or anywhe
     correction: holm       # holm (family-wise) | bh (false discovery rate) | bonferroni | none
     n_boot: 4000           # bootstrap replicates
     confidence: 0.95       # of the printed intervals
-    resample: pairs        # pairs: (prompt, seed) pairs | prompts: whole prompts (clustered)
+    resample: crossed      # crossed: prompts and seeds drawn independently (default; samples that
+                           # share a seed share its noise) | pairs: (prompt, seed) pairs | prompts
     fail_on: [regression]  # add `inconclusive` to also fail when noise hides a possible regression
     other_metrics: ignore  # metrics both runs have but the policy does not list: ignore | gate
     defaults: {min_samples: 4, statistic: mean}
@@ -63,7 +64,7 @@ class Policy:
     correction: str = "holm"
     n_boot: int = 4000
     confidence: float = 0.95
-    resample: str = "pairs"
+    resample: str = "crossed"
     fail_on: tuple[str, ...] = ("regression",)
     other_metrics: str = "gate"
     seed: int = 0
@@ -156,8 +157,8 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
         conf = float(_number(data["confidence"], f"{source}: confidence", lo=0.5, hi=0.999))
         p = replace(p, confidence=conf)
     if "resample" in data:
-        if data["resample"] not in ("pairs", "prompts"):
-            raise ConfigError(f"{source}: resample must be pairs or prompts, got {data['resample']!r}")
+        if data["resample"] not in ("crossed", "pairs", "prompts"):
+            raise ConfigError(f"{source}: resample must be crossed, pairs or prompts, got {data['resample']!r}")
         p = replace(p, resample=data["resample"])
     if "fail_on" in data:
         fail_on = data["fail_on"]

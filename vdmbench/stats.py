@@ -101,6 +101,7 @@ def paired_bootstrap(
     candidate: np.ndarray,
     *,
     clusters: np.ndarray | None = None,
+    seeds: np.ndarray | None = None,
     higher_is_better: bool = True,
     tolerance: float = 0.0,
     statistic: str = "mean",
@@ -113,7 +114,11 @@ def paired_bootstrap(
     Element i of both arrays is the same (prompt, seed), so a resample draws pairs, keeping each
     sample's shared difficulty on both sides: far less noise than two independent bootstraps.
     With `clusters` (prompt ids) whole prompts are drawn instead, for suites that stand for a
-    population of prompts rather than a fixed list.
+    population of prompts rather than a fixed list. With `clusters` and `seeds` both, prompts and
+    seeds are drawn independently and every (prompt, seed) combination drawn is kept (a crossed
+    or "pigeonhole" bootstrap): generators that seed their noise by the seed alone give every
+    prompt the same noise for a seed, so samples sharing a seed are correlated, and resampling
+    pairs would understate the noise (mean only).
 
     The plain percentile bootstrap is too narrow for few pairs (its variance is (n-1)/n of the
     unbiased one), so the replicates' spread about the estimate is widened by sqrt(n/(n-1)).
@@ -134,6 +139,13 @@ def paired_bootstrap(
     effect = float(diffs.mean() / sd) if sd > 0 else (0.0 if np.all(diffs == 0) else float("nan"))
 
     rng = np.random.default_rng(seed)
+    if clusters is not None and seeds is not None and len(np.unique(seeds)) < 2:
+        seeds = None  # one seed: nothing is shared across prompts, so prompts are the units
+    if clusters is not None and seeds is not None and len(np.unique(clusters)) < 2:
+        clusters, seeds = seeds, None
+    if clusters is not None and seeds is not None:
+        return _crossed(base, cand, np.asarray(clusters), np.asarray(seeds), sign, delta, effect, statistic,
+                        tolerance, n_boot, confidence, rng)
     if clusters is None:
         units = np.arange(base.size)[:, None]  # one pair per unit
         method = "paired bootstrap over prompt x seed"
@@ -155,6 +167,32 @@ def paired_bootstrap(
         for b in range(n_boot):
             idx = np.concatenate([units[j] for j in draws[b]])
             reps[b] = sign * (stat(cand[idx]) - stat(base[idx]))
+    reps = delta + (reps - delta) * np.sqrt(k / (k - 1))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(reps, [alpha, 1 - alpha])
+    p_reg, p_imp, p_ni = _bootstrap_p(reps, tolerance)
+    return Comparison(delta, float(lo), float(hi), p_reg, p_imp, p_ni, effect, int(base.size), method)
+
+
+def _crossed(base, cand, prompts, seeds, sign, delta, effect, statistic, tolerance, n_boot, confidence, rng):
+    if statistic != "mean":
+        raise ValueError("the crossed (prompt x seed) bootstrap supports statistic 'mean' only")
+    _, inv_p = np.unique(prompts, return_inverse=True)
+    _, inv_s = np.unique(seeds, return_inverse=True)
+    kp, ks = int(inv_p.max()) + 1, int(inv_s.max()) + 1
+    method = "paired crossed bootstrap over prompts x seeds"
+    k = min(kp, ks)
+    if k < 2:
+        nan = float("nan")
+        return Comparison(delta, nan, nan, nan, nan, nan, effect, int(base.size), method)
+    # Multiplicity of each prompt and seed in each replicate; a pair's weight is their product.
+    wp = np.stack([np.bincount(r, minlength=kp) for r in rng.integers(0, kp, size=(n_boot, kp))])
+    ws = np.stack([np.bincount(r, minlength=ks) for r in rng.integers(0, ks, size=(n_boot, ks))])
+    w = (wp[:, inv_p] * ws[:, inv_s]).astype(np.float64)
+    total = w.sum(axis=1)
+    ok = total > 0  # a draw can miss every observed pair when the grid has holes
+    reps = sign * (w[ok] @ (cand - base)) / total[ok]
+    # Both factors are underestimated by (k-1)/k; widen by the smaller factor count (conservative).
     reps = delta + (reps - delta) * np.sqrt(k / (k - 1))
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(reps, [alpha, 1 - alpha])

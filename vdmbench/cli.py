@@ -65,7 +65,7 @@ def _search_dirs(argv: list[str]) -> list[Path]:
     return dirs
 
 
-def _translate_run_args(argv: list[str]) -> list[str]:
+def translate_run_args(argv: list[str]) -> list[str]:
     """Map the user-facing `suite=`/`model=` onto the Hydra default-list entries, validate the
     names early (one-line errors), and merge the user's search path with the shipped configs."""
     from vdmbench.adapters import list_adapter_configs
@@ -115,7 +115,7 @@ def cmd_run(argv: list[str]) -> int:
         return 0
     from vdmbench.hydra_app import hydra_run
 
-    overrides = _translate_run_args(argv)
+    overrides = translate_run_args(argv)
     saved = sys.argv
     sys.argv = ["vdmbench run", *overrides]
     try:

@@ -81,14 +81,14 @@ def run_candidate(suite: str, model: str, overrides: list[str]) -> RunData:
     """Run `model` on `suite` exactly as `vdmbench run` would, and return the finished run."""
     from hydra import compose, initialize_config_module
 
-    from vdmbench.cli import _translate_run_args
+    from vdmbench.cli import translate_run_args
     from vdmbench.hydra_app import runner_from_config
     from vdmbench.report import print_run_summary
 
     bad = [o for o in overrides if "=" not in o or o.startswith("-")]
     if bad:
         raise ConfigError(f"candidate overrides must look like KEY=VALUE, got {bad}")
-    translated = _translate_run_args([f"suite={suite}", f"model={model}", *overrides])
+    translated = translate_run_args([f"suite={suite}", f"model={model}", *overrides])
     with initialize_config_module("vdmbench.conf", version_base="1.3"):
         cfg = compose("run", overrides=translated)
     runner = runner_from_config(cfg, overrides)

@@ -92,3 +92,20 @@ def config_hash(config: dict[str, Any]) -> str:
     """Stable hash of a JSON-able config (key order does not matter)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (backends often attach long tracebacks)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def as_adapter_error(e: Exception) -> Exception:
+    """Any backend exception as the AdapterError that fills a failed request's slot."""
+    from vdmbench.errors import AdapterError
+
+    if isinstance(e, AdapterError):
+        return e
+    err = AdapterError(f"{type(e).__name__}: {first_line(e)}")
+    err.__cause__ = e
+    return err

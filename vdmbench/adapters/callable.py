@@ -16,7 +16,7 @@ import importlib
 import inspect
 from typing import Any, Callable
 
-from vdmbench.adapters.base import Capabilities, GenerationRequest, TASKS, check_request
+from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, as_adapter_error, check_request
 from vdmbench.adapters.outputs import to_video
 from vdmbench.errors import AdapterError, ConfigError
 from vdmbench.video import Video
@@ -68,7 +68,7 @@ class CallableAdapter:
                     check_request(self.capabilities, r, self.name)
                 outs = list(self.fn(requests))
             except Exception as e:
-                return [_as_adapter_error(e)] * len(requests)
+                return [as_adapter_error(e)] * len(requests)
             if len(outs) != len(requests):
                 err = AdapterError(f"{self.name}: returned {len(outs)} videos for {len(requests)} requests")
                 return [err] * len(requests)
@@ -79,7 +79,7 @@ class CallableAdapter:
                 check_request(self.capabilities, r, self.name)
                 results.append(_convert(self.fn(r), r))
             except Exception as e:
-                results.append(_as_adapter_error(e))
+                results.append(as_adapter_error(e))
         return results
 
 
@@ -87,15 +87,7 @@ def _convert(out: Any, req: GenerationRequest) -> Video | Exception:
     try:
         return to_video(out, req.fps)
     except Exception as e:
-        return _as_adapter_error(e)
-
-
-def _as_adapter_error(e: Exception) -> AdapterError:
-    if isinstance(e, AdapterError):
-        return e
-    err = AdapterError(f"{type(e).__name__}: {e}")
-    err.__cause__ = e
-    return err
+        return as_adapter_error(e)
 
 
 ADAPTER = CallableAdapter

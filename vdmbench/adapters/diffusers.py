@@ -38,7 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, check_request
+from vdmbench.adapters.base import (
+    TASKS, Capabilities, GenerationRequest, as_adapter_error, check_request, first_line,
+)
 from vdmbench.adapters.outputs import to_video
 from vdmbench.errors import AdapterError, ConfigError
 from vdmbench.video import Video
@@ -241,7 +243,7 @@ class DiffusersAdapter:
                 extra[comp_name] = ccls.from_pretrained(spec["model"], **{_dtype_key(): cdtype}, **ckw)
             except (OSError, ValueError) as e:
                 raise ConfigError(f"model {self.name!r}: cannot load component {comp_name} from "
-                                  f"{spec['model']!r}: {_first_line(e)}") from e
+                                  f"{spec['model']!r}: {first_line(e)}") from e
         try:
             return cls.from_pretrained(model, **{_dtype_key(): self.dtype}, **load_kwargs, **extra)
         except ImportError as e:
@@ -249,7 +251,7 @@ class DiffusersAdapter:
                               "install 'vdmbench[diffusers]' (diffusers, transformers, accelerate)") from e
         except (OSError, ValueError, EnvironmentError) as e:
             raise ConfigError(
-                f"model {self.name!r}: cannot load the diffusers pipeline {model!r}: {_first_line(e)} "
+                f"model {self.name!r}: cannot load the diffusers pipeline {model!r}: {first_line(e)} "
                 "(give a local folder, or make the Hub reachable / the files cached; HF_HOME sets the cache)"
             ) from e
 
@@ -332,7 +334,7 @@ class DiffusersAdapter:
                 s = self.settings(req)
                 self.check(req, s)
             except Exception as e:
-                results[i] = _as_adapter_error(e)
+                results[i] = as_adapter_error(e)
                 continue
             groups.setdefault(s, []).append(i)
         for s, idx in groups.items():
@@ -350,7 +352,7 @@ class DiffusersAdapter:
             return self._call(s, reqs)
         except Exception as e:
             if len(reqs) == 1:
-                return [_as_adapter_error(e)]
+                return [as_adapter_error(e)]
             # One bad request (or memory running out for the whole batch) should not fail the
             # others: retry each on its own.
             log.warning("model %s: batch of %d failed (%s); retrying one by one", self.name, len(reqs), e)
@@ -396,7 +398,7 @@ class DiffusersAdapter:
                                        f"num_frames={s.num_frames}; set frame_step for this model")
                 videos.append(v)
             except Exception as e:
-                videos.append(_as_adapter_error(e))
+                videos.append(as_adapter_error(e))
         return videos
 
 
@@ -440,19 +442,6 @@ def _pil(frame: torch.Tensor) -> Any:
     from PIL import Image
 
     return Image.fromarray(frame.cpu().numpy().astype(np.uint8), "RGB")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def _as_adapter_error(e: Exception) -> AdapterError:
-    if isinstance(e, AdapterError):
-        return e
-    err = AdapterError(f"{type(e).__name__}: {_first_line(e)}")
-    err.__cause__ = e
-    return err
 
 
 ADAPTER = DiffusersAdapter

@@ -55,7 +55,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     log = tmp_path / "gen.log"
     env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_GENLOG": str(log), "VDMBENCH_TEST_DELAY": "0.5"}
     cmd = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "model=toy-slow", "progress=false",
-           f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
+           "flush_seconds=0", f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     videos = tmp_path / "results" / "videos" / "toy-slow"
     deadline = time.time() + 120

@@ -31,6 +31,7 @@ def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
         run_id=str(cfg.run_id) if cfg.run_id else None,
         progress=bool(cfg.progress),
         timeout=float(cfg.timeout) if cfg.timeout else None,
+        flush_seconds=float(cfg.flush_seconds),
         overrides=overrides,
     )
 

@@ -214,9 +214,13 @@ class Store:
         run_id: str,
         samples: Sequence[SampleRecord],
         metrics: dict[str, dict[str, float]],
+        generations: Sequence[tuple[str, str, str, float]] = (),
     ) -> None:
-        """Write samples and their metric values in one transaction (all or nothing)."""
+        """Write samples, their metric values and the cache entries of newly generated clips
+        (cache_key, path, sha256, gen_seconds) in one transaction: all or nothing, one connection."""
         with self.transaction() as con:
+            for g in generations:
+                con.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, now())", list(g))
             for s in samples:
                 con.execute(
                     """INSERT OR REPLACE INTO samples VALUES
@@ -230,13 +234,6 @@ class Store:
                         "INSERT OR REPLACE INTO sample_metrics VALUES (?, ?, ?, ?)",
                         [run_id, sample_id, metric, float(value)],
                     )
-
-    def record_generation(self, cache_key: str, path: str, sha256: str, gen_seconds: float) -> None:
-        with self.transaction() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, now())",
-                [cache_key, path, sha256, gen_seconds],
-            )
 
     def lookup_generations(self, cache_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not cache_keys:

@@ -295,7 +295,7 @@ def scene_from_prompt(text: str, seed: int, params: dict[str, Any] | None = None
         over = dict(overrides[i]) if i < len(overrides) else {}
         if "start" in over:
             over["start"] = tuple(float(s) for s in over["start"])
-        obj = replace(drawn, **said, **over)
+        obj = replace(drawn, **{**said, **over})  # params override what the text says
         _check_object(obj)
         objs.append(obj)
     size_said = any(p.get("size") for p in parsed)

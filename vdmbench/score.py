@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.distributed as dist
 
 from vdmbench.errors import ConfigError

@@ -20,7 +20,6 @@ run one at a time (batching could change floating-point summation order).
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Any

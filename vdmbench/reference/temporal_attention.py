@@ -13,12 +13,14 @@ caption -> FiLM, cross-attention to the caption's tokens at low resolution.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The attention block and timestep features are the 3D U-Net's, shared rather than copied.
+from vdmbench.reference.unet3d import Attention, timestep_embedding
 
 
 @dataclass
@@ -34,13 +36,6 @@ class TAUNetConfig:
     heads: int = 4
     max_frames: int = 32
     groups: int = 8
-
-
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
 class ResBlock2D(nn.Module):
@@ -61,30 +56,6 @@ class ResBlock2D(nn.Module):
         scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
         h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
         return self.skip(x) + h
-
-
-class Attention(nn.Module):
-    """Pre-norm multi-head attention on [N, L, C], optionally to a context; zero-init output."""
-
-    def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm = nn.LayerNorm(dim)
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=False)
-        self.out = nn.Linear(dim, dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x, context=None, context_mask=None):
-        h = self.norm(x)
-        ctx = h if context is None else context
-        n, length, c = h.shape
-        q = self.q(h).view(n, length, self.heads, -1).transpose(1, 2)
-        k, v = self.kv(ctx).view(n, ctx.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        mask = None if context_mask is None else context_mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return x + self.out(y.transpose(1, 2).reshape(n, length, c))
 
 
 class SpatialAttention(nn.Module):

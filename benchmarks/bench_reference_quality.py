@@ -38,18 +38,22 @@ METRICS = {"t2v": ["shapes_adherence", "flicker", "motion"],
            "editing": ["shapes_editing"]}
 
 
-def make_generator(spec: str):
+def make_generator(spec: str, device: str = "cpu"):
     """(name, fn(request, conditioning) -> Video)."""
     if spec == "real":
         return "real (ceiling)", lambda req, cond, gt: gt
     if spec in ("repeat-last", "linear-blend"):
         return spec, lambda req, cond, gt: baseline(spec, req)
     if spec == "random":
-        adapter = build_adapter({"name": "random", "adapter": "reference", "params": {"weights": None}})
+        adapter = build_adapter({"name": "random", "adapter": "reference",
+                                 "params": {"weights": None, "device": device}})
     elif spec.endswith(".safetensors"):
-        adapter = build_adapter({"name": Path(spec).stem, "adapter": "reference", "params": {"weights": spec}})
+        adapter = build_adapter({"name": Path(spec).stem, "adapter": "reference",
+                                 "params": {"weights": spec, "device": device}})
     else:
-        adapter = build_adapter(load_adapter_config(spec))
+        config = load_adapter_config(spec)
+        config["params"] = {**config.get("params", {}), "device": device}
+        adapter = build_adapter(config)
     label = "random init (floor)" if spec == "random" else spec
 
     def gen(req, cond, gt):
@@ -80,9 +84,9 @@ def baseline(kind: str, req: GenerationRequest) -> Video:
     return Video(frames, req.fps)
 
 
-def evaluate(task: str, spec: str, limit: int | None) -> dict[str, float]:
+def evaluate(task: str, spec: str, limit: int | None, device: str = "cpu") -> dict[str, float]:
     suite = load_suite(SUITES[task])
-    label, gen = make_generator(spec)
+    label, gen = make_generator(spec, device)
     registry = available_metrics()
     metrics = [registry[m]() for m in METRICS[task] if m in registry]
     samples = suite.samples()[: limit or None]
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=["t2v", "prediction", "interpolation", "editing"])
     p.add_argument("--limit", type=int, default=None, help="first N samples of each suite only")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="where the models generate: cpu, cuda, ...")
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for spec in models:
             try:
-                rows.append(evaluate(task, spec, args.limit))
+                rows.append(evaluate(task, spec, args.limit, args.device))
             except Exception as e:
                 print(f"{task} {spec}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
         results[task] = rows

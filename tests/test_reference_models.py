@@ -58,6 +58,30 @@ def test_text_encoder_counts_unknown_words():
     assert tok.ids[2, 0] == 2 and tok.mask[2].sum() == 1  # the empty caption is <null>
 
 
+def test_text_encoder_tells_every_word_apart_at_init():
+    # Regression: with std-0.02 word vectors "left" and "right" came out of the encoder nearly
+    # equal, and the trained models ignored the direction of motion altogether.
+    torch.manual_seed(0)
+    m = VideoDiffusion("unet3d", TINY, vocabulary(), text_dim=64)
+    words = vocabulary()
+    with torch.no_grad():
+        feats, _, pooled, _ = m.encode_text([f"a red circle moving {w}" for w in words], "cpu")
+    last = feats[:, 4]  # the varied word's own output feature
+    dist = torch.cdist(last, last) + torch.eye(len(words)) * 1e9
+    assert float(dist.min()) > 0.5 * float(last.norm(dim=1).mean())
+    pd = torch.cdist(pooled, pooled) + torch.eye(len(words)) * 1e9
+    assert float(pd.min()) > 0.1 * float(pooled.norm(dim=1).mean())
+
+
+def test_captions_use_an_before_vowels_and_every_word_is_known():
+    obj = S.ShapeObject(shape="circle", color="orange", size="small", direction="left")
+    assert S.caption(S.Scene((obj,))) == "an orange circle moving left"
+    assert S.caption(S.Scene((obj,), size_in_caption=True)) == "a small orange circle moving left"
+    v = Vocabulary(vocabulary())
+    caps = [S.sample_scene(S._rng(0, S.TRAIN, i), second_object_p=0.5).caption for i in range(300)]
+    assert not any(v.encode(caps).unknown[i] for i in range(len(caps)))
+
+
 @pytest.mark.parametrize("arch", ["unet3d", "temporal_attention"])
 def test_same_seed_bit_identical_and_seeds_differ(arch, tmp_path):
     path = save_weights(tiny(arch), tmp_path / f"{arch}.safetensors")
@@ -144,3 +168,10 @@ def test_tiny_training_lowers_loss_and_resumes_exactly(tmp_path):
     assert all(torch.equal(b[k], c[k]) for k in b)
     # other settings in the same folder are refused
     assert train.main(["--out", str(tmp_path / "c"), "--steps", "50", *args[:-1], "2"]) == 2
+    # --init starts a new run from given weights (a second stage): step 0 equals those weights
+    init = tmp_path / "b" / "final.safetensors"
+    assert train.main(["--out", str(tmp_path / "d"), "--steps", "0", "--init", str(init), *args]) == 0
+    d, e = load_file(str(tmp_path / "d" / "model.safetensors")), load_file(str(init))
+    assert all(torch.equal(d[k], e[k].float()) for k in e)
+    other = ["--out", str(tmp_path / "e"), "--steps", "0", "--init", str(init), *args, "--text-dim", "8"]
+    assert train.main(other) == 2  # weights of another shape: a clear refusal

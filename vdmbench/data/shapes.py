@@ -91,7 +91,7 @@ class Clip:
 
 def vocabulary() -> list[str]:
     """Every word a generated caption can contain (the reference text encoder's vocabulary)."""
-    words = ["a", "and", "moving", "standing"] + list(COLORS) + list(SHAPES) + list(SIZES)
+    words = ["a", "an", "and", "moving", "standing"] + list(COLORS) + list(SHAPES) + list(SIZES)
     words += [d for d in DIRECTIONS]
     return sorted(set(words))
 
@@ -99,7 +99,8 @@ def vocabulary() -> list[str]:
 def _object_phrase(o: ShapeObject, with_size: bool) -> str:
     size = f"{o.size} " if with_size else ""
     motion = "standing still" if o.direction == "still" else f"moving {o.direction}"
-    return f"a {size}{o.color} {o.shape} {motion}"
+    words = f"{size}{o.color} {o.shape} {motion}"
+    return ("an " if words[0] in "aeiou" else "a ") + words
 
 
 def caption(scene: Scene) -> str:

@@ -33,7 +33,7 @@ from vdmbench.reference.diffusion import VideoDiffusion, make_scheduler, save_we
 
 # Arguments that change the result: a resumed run must use the same ones.
 _RESULT_ARGS = ("arch", "seed", "batch_size", "lr", "warmup", "ema", "frames", "height", "width",
-                "net_config", "text_dim", "sr_factor", "p_uncond", "second_object_p", "textured_p")
+                "net_config", "text_dim", "sr_factor", "p_uncond", "second_object_p", "textured_p", "init")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also save float16 EMA weights at this step (repeatable)")
     p.add_argument("--time-limit", type=float, default=0.0, help="stop (after checkpointing) after this many seconds")
     p.add_argument("--export", default=None, help="copy the final float16 EMA weights to this path too")
+    p.add_argument("--init", default=None,
+                   help="start a new run from these weights (.safetensors of the same architecture, e.g. "
+                        "a shipped checkpoint) with a fresh optimizer; ignored when resuming")
     return p.parse_args(argv)
 
 
@@ -109,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         _load_into(ema, out / "ema.safetensors")
         opt.load_state_dict(torch.load(out / "optimizer.pt", map_location=device, weights_only=True))
         print(f"resumed {out} at step {step}", flush=True)
+    elif args.init:
+        try:
+            _load_into(model, Path(args.init))
+            _load_into(ema, Path(args.init))
+        except (RuntimeError, OSError) as e:
+            print(f"error: --init {args.init} does not fit this architecture/vocabulary: {e}", file=sys.stderr)
+            return 2
+        print(f"initialized from {args.init}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{args.arch}: {n_params / 1e6:.2f}M parameters on {device}; steps {step}->{args.steps}", flush=True)
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vdmbench.errors import ConfigError, MetricInputError
+from vdmbench.features.cache import SharedWork
 
 
 def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
@@ -67,6 +68,13 @@ class FlowEstimator:
         else:
             raise ConfigError(f"flow must be dis, raft, raft_small or raft_large, got {self.backend!r}")
 
+    @property
+    def id(self) -> str:
+        """Identifies the flow (backend, weights, settings), for shared per-clip results."""
+        if self._raft is None:
+            return f"{self.info['flow']}|{self.info['preset']}|{self.info['opencv']}"
+        return f"{self.info['flow']}|{self.info['weights_sha256']}|{self.num_flow_updates}|{self.device}"
+
     def forward_flows(self, clip: torch.Tensor) -> np.ndarray:
         """uint8 [T, H, W, 3] -> forward flows float32 [T-1, H, W, 2] (frame t to t+1)."""
         if self._raft is None:
@@ -74,17 +82,16 @@ class FlowEstimator:
             return np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
         return self._raft_flow(clip[:-1], clip[1:])
 
+    def backward_flows(self, clip: torch.Tensor) -> np.ndarray:
+        """uint8 [T, H, W, 3] -> backward flows float32 [T-1, H, W, 2] (frame t+1 to t)."""
+        if self._raft is None:
+            frames = clip.cpu().numpy()
+            return np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(len(frames) - 1)])
+        return self._raft_flow(clip[1:], clip[:-1])
+
     def pairs(self, clip: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [T, H, W, 3] -> (forward, backward) flows, float32 [T-1, H, W, 2] each."""
-        frames = clip.cpu().numpy()
-        if self._raft is None:
-            fw = np.stack([dis_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
-            bw = np.stack([dis_flow(frames[t + 1], frames[t]) for t in range(len(frames) - 1)])
-            return fw, bw
-        a, b = clip[:-1], clip[1:]
-        both = self._raft_flow(torch.cat([a, b]), torch.cat([b, a]))
-        n = len(a)
-        return both[:n], both[n:]
+        return self.forward_flows(clip), self.backward_flows(clip)
 
     @torch.no_grad()
     def _raft_flow(self, a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -99,6 +106,35 @@ class FlowEstimator:
         pb = F.pad(prep(b), (0, pw, 0, ph), mode="replicate")
         flow = self._raft(pa, pb, num_flow_updates=self.num_flow_updates)[-1][:, :, :h, :w]
         return flow.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+
+
+class ClipFlows:
+    """Flows of whole clips through a run's `SharedWork`: computed once per clip and direction.
+
+    flow_warping_error needs forward and backward flows, motion the forward ones; listed together
+    in a suite they share one estimator and every flow field (whichever metric runs first)."""
+
+    def __init__(self, shared: SharedWork, backend: str, device: str, weights: str | None,
+                 directions: tuple[str, ...]) -> None:
+        self.shared = shared
+        self.estimator: FlowEstimator = shared.model(
+            ("flow", backend, device, weights), lambda: FlowEstimator(backend, device, weights))
+        self.kind = f"flow|{self.estimator.id}"
+        self.readers = {d: shared.register(f"{self.kind}|{d}") for d in directions}
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.estimator.info
+
+    def forward(self, videos: torch.Tensor) -> list[np.ndarray]:
+        """uint8 [B, T, H, W, 3] -> per clip, forward flows float32 [T-1, H, W, 2]."""
+        return self.shared.per_clip(f"{self.kind}|fw", self.readers["fw"], videos,
+                                    lambda idx: [self.estimator.forward_flows(videos[i]) for i in idx])
+
+    def backward(self, videos: torch.Tensor) -> list[np.ndarray]:
+        """uint8 [B, T, H, W, 3] -> per clip, backward flows float32 [T-1, H, W, 2]."""
+        return self.shared.per_clip(f"{self.kind}|bw", self.readers["bw"], videos,
+                                    lambda idx: [self.estimator.backward_flows(videos[i]) for i in idx])
 
 
 def _build_raft(name: str, weights: str | None, device: str) -> tuple[Any, dict[str, Any]]:

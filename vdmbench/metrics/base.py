@@ -18,6 +18,7 @@ import torch
 from torchmetrics import Metric
 
 from vdmbench.errors import MetricInputError
+from vdmbench.features.cache import SharedWork
 
 
 @dataclass
@@ -50,6 +51,10 @@ class MetricContext:
     reference: Callable[[], Iterator[ClipBatch]] | None = None
     reference_id: str | None = None  # content hash of the reference set, for feature caches
     seed: int = 0
+    # Models and per-clip results (CLIP frame embeddings, optical flows) shared by the metrics built
+    # with this context, so a suite listing clip_similarity and clip_temporal (or flow_warping_error
+    # and motion) loads and computes them once. One per context, i.e. per run.
+    shared: SharedWork = field(default_factory=SharedWork, repr=False, compare=False)
 
 
 def check_uint8_videos(videos: torch.Tensor, metric: str) -> torch.Tensor:

@@ -139,8 +139,15 @@ class _ClipMetric(PerSampleMetric):
     def __init__(self, context: MetricContext | None = None, *, model: str = DEFAULT_MODEL,
                  pretrained: str | None = DEFAULT_PRETRAINED, weights: str | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
-        self.encoder, self.info = build_clip_encoder(
-            model, pretrained, weights=weights or self.context.weights_path.get("clip"), context=self.context)
+        ctx = self.context
+        weights = weights or ctx.weights_path.get("clip")
+        # clip_similarity and clip_temporal of one run share the model and the frame embeddings.
+        key = ("clip", model, pretrained, weights, ctx.seed, ctx.device, ctx.batch_size, ctx.precision)
+        self.encoder, info = ctx.shared.model(
+            key, lambda: build_clip_encoder(model, pretrained, weights=weights, context=ctx))
+        self.info = dict(info)
+        self._kind = "clip-frames|" + "|".join(map(str, key[1:]))
+        self._reader = ctx.shared.register(self._kind)
 
     @property
     def comparable(self) -> bool:
@@ -153,8 +160,13 @@ class _ClipMetric(PerSampleMetric):
         return d
 
     def frame_embeddings(self, videos: torch.Tensor) -> torch.Tensor:
-        b, t = videos.shape[:2]
-        return self.encoder.images(videos.reshape(b * t, *videos.shape[2:])).reshape(b, t, -1)
+        """uint8 [B, T, H, W, 3] -> unit-norm float64 [B, T, D], computed once per clip and run."""
+        def compute(idx: list[int]) -> list[torch.Tensor]:
+            sub = videos[idx] if len(idx) < len(videos) else videos
+            b, t = sub.shape[:2]
+            return list(self.encoder.images(sub.reshape(b * t, *sub.shape[2:])).reshape(b, t, -1))
+
+        return torch.stack(self.context.shared.per_clip(self._kind, self._reader, videos, compute))
 
 
 class ClipSimilarity(_ClipMetric):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.features.flow import FlowEstimator, occlusion_mask, warp
+from vdmbench.features.flow import ClipFlows, occlusion_mask, warp
 from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
 
 
@@ -42,7 +42,8 @@ class FlowWarpingError(PerSampleMetric):
     def __init__(self, context: MetricContext | None = None, *, flow: str = "dis", weights: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
-        self.flow = FlowEstimator(flow, self.context.device, weights or self.context.weights_path.get(flow))
+        self.flow = ClipFlows(self.context.shared, flow, self.context.device,
+                              weights or self.context.weights_path.get(flow), directions=("fw", "bw"))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.flow.info, "pixel_range": "[0, 1]", "occlusion": "fw-bw consistency"}
@@ -50,9 +51,10 @@ class FlowWarpingError(PerSampleMetric):
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
         out = []
-        for clip in videos:
-            fws, bws = self.flow.pairs(clip)
-            frames = clip.cpu().numpy()
+        for i in range(len(videos)):  # clip by clip: one clip's flows in memory at a time
+            one = videos[i:i + 1]
+            fws, bws = self.flow.forward(one)[0], self.flow.backward(one)[0]
+            frames = videos[i].cpu().numpy()
             errs = [warping_error(frames[t], frames[t + 1], fws[t], bws[t])[0] for t in range(len(fws))]
             out.append(float(np.mean(errs)))
         return {"flow_warping_error": torch.tensor(out, dtype=torch.float64)}

@@ -152,11 +152,15 @@ class _I3DSetMetric(VideoMetric):
         super().__init__(context, **kwargs)
         ctx = self.context
         self.n_boot, self.ci = int(n_boot), bool(ci)
-        self.extractor, self.info = build_i3d_features(
-            features, layer=layer, resize=int(resize), weights=weights or ctx.weights_path.get(features),
-            weights_sha256=weights_sha256, seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size,
-            precision=ctx.precision,
-        )
+        weights = weights or ctx.weights_path.get(features)
+        # FVD and KVD of one run share the loaded I3D (their clip features meet in the disk cache).
+        key = ("i3d", features, layer, int(resize), weights, weights_sha256, ctx.seed, ctx.device,
+               ctx.batch_size, ctx.precision)
+        self.extractor, info = ctx.shared.model(key, lambda: build_i3d_features(
+            features, layer=layer, resize=int(resize), weights=weights, weights_sha256=weights_sha256,
+            seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size, precision=ctx.precision,
+        ))
+        self.info = dict(info)
         self.cache = FeatureCache(ctx.cache_dir, f"i3d-{self.extractor.id}")
         self.summary: dict[str, Any] = {}  # filled by compute(), reported by describe()
 

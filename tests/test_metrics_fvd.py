@@ -211,3 +211,21 @@ def test_shuffling_frames_raises_fvd_beyond_real_vs_real():
     real, shuffled, reversed_ = (_fvd(f["a"], f[k]) for k in ("b", "shuffled", "reversed"))
     assert 0.8 < reversed_ / real < 1.25, (real, reversed_)  # coherent order: within sampling noise
     assert shuffled > 1.5 * max(real, reversed_), (real, shuffled, reversed_)
+
+
+def test_repeat_frames_scores_short_clips_and_says_so(clips):
+    real, fake = clips["real"][:4, :8], clips["real'"][:4, :8]  # 8 frames: below I3D's 9
+    with pytest.raises(MetricInputError, match="repeat_frames"):
+        FVD(**OPTS, ci=False).update(fake)
+    with pytest.raises(ConfigError, match="repeat_frames"):
+        FVD(**OPTS, repeat_frames=0)
+    m = FVD(**OPTS, ci=False, repeat_frames=2)
+    m.update_real(real)
+    m.update(fake)
+    by_option = m.compute()["fvd"]
+    ref = FVD(**OPTS, ci=False)  # the same clips with every frame doubled by hand
+    ref.update_real(real.repeat_interleave(2, dim=1))
+    ref.update(fake.repeat_interleave(2, dim=1))
+    assert by_option == pytest.approx(ref.compute()["fvd"], rel=1e-9)
+    d = m.describe()
+    assert d["label"] == NOT_COMPARABLE and d["repeat_frames"] == 2 and "protocol_note" in d

@@ -15,6 +15,10 @@ and the states reduce across processes by summation. The 95% CI is a bootstrap o
 clips with the reference fixed; it needs each clip's features (d float32 per clip; `ci: false`
 turns it off). Below 256 clips FVD is strongly biased: it is reported with a warning, never padded
 by repeating clips.
+
+Clips shorter than I3D's 9 frames (the bundled 8-frame reference models) can be scored with
+`repeat_frames: k`: every frame of generated and real clips alike is shown k times. The number
+then ranks models on the same footing but is not the FVD protocol, and is labelled so.
 """
 
 from __future__ import annotations
@@ -148,10 +152,14 @@ class _I3DSetMetric(VideoMetric):
 
     def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str = "logits",
                  resize: int = 224, weights: str | None = None, weights_sha256: str | None = None,
-                 n_boot: int = 200, ci: bool = True, **kwargs: Any) -> None:
+                 n_boot: int = 200, ci: bool = True, repeat_frames: int = 1, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
         ctx = self.context
         self.n_boot, self.ci = int(n_boot), bool(ci)
+        if int(repeat_frames) != repeat_frames or repeat_frames < 1:
+            raise ConfigError(f"{self.name}: repeat_frames must be a whole number >= 1, got {repeat_frames!r}")
+        self.repeat_frames = int(repeat_frames)
+        self.min_frames = -(-type(self).min_frames // self.repeat_frames)  # 9 frames after repeating
         weights = weights or ctx.weights_path.get(features)
         # FVD and KVD of one run share the loaded I3D (their clip features meet in the disk cache).
         key = ("i3d", features, layer, int(resize), weights, weights_sha256, ctx.seed, ctx.device,
@@ -161,17 +169,22 @@ class _I3DSetMetric(VideoMetric):
             seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size, precision=ctx.precision,
         ))
         self.info = dict(info)
+        if self.repeat_frames > 1:
+            self.info["repeat_frames"] = self.repeat_frames
         self.cache = FeatureCache(ctx.cache_dir, f"i3d-{self.extractor.id}")
         self.summary: dict[str, Any] = {}  # filled by compute(), reported by describe()
 
     @property
     def comparable(self) -> bool:
-        return self.info["features"] != "random-i3d" and self.info["resize"] in (224, "export (224)")
+        return (self.info["features"] != "random-i3d" and self.info["resize"] in (224, "export (224)")
+                and self.repeat_frames == 1)
 
     def describe(self) -> dict[str, Any]:
         d = {**super().describe(), **self.info, "reference_id": self.context.reference_id, **self.summary}
         if not self.comparable:
             d["label"] = NOT_COMPARABLE
+        if self.repeat_frames > 1:
+            d["protocol_note"] = f"each frame shown {self.repeat_frames} times (clips shorter than 9 frames)"
         return d
 
     def _videos(self, data: ClipBatch | torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -181,8 +194,11 @@ class _I3DSetMetric(VideoMetric):
         else:
             videos = check_uint8_videos(data, self.name)
             if videos.shape[1] < self.min_frames:
-                raise MetricInputError(f"{self.name}: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}")
+                raise MetricInputError(f"{self.name}: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}"
+                                       "; for shorter clips set repeat_frames (outside the FVD protocol)")
             shas = []
+        if self.repeat_frames > 1:
+            videos = videos.repeat_interleave(self.repeat_frames, dim=1)
         return videos, shas
 
     def features(self, data: ClipBatch | torch.Tensor) -> torch.Tensor:
@@ -207,7 +223,7 @@ class _I3DSetMetric(VideoMetric):
             raise MetricInputError(
                 f"{self.name}: no real clips: give the suite a 'reference' set, or call update_real() with real videos"
             )
-        key = f"reference|{ctx.reference_id}" if ctx.reference_id else None
+        key = f"reference|{ctx.reference_id}|x{self.repeat_frames}" if ctx.reference_id else None
         if key is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -91,13 +91,22 @@ class DevTools:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
+    """Stop the process and its children: `vdmbench leaderboard` runs streamlit as a child, and a
+    plain terminate() of the parent left that server running after the test."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)  # started with start_new_session: its own process group
+        except ProcessLookupError:
+            return
         try:
             proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the parent
+        except ProcessLookupError:
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            continue
 
 
 @pytest.mark.skipif(_browser() is None, reason="no Chromium installed (apt-get install -y chromium)")
@@ -110,7 +119,7 @@ def test_browser_loads_the_leaderboard_and_takes_a_screenshot(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "vdmbench.cli", "leaderboard", "--db", str(results / "vdmbench.duckdb"),
          "--port", str(port), "--headless"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     profile = tempfile.mkdtemp(prefix="chrome-profile-", dir=tmp_path)
     browser = None
@@ -119,7 +128,7 @@ def test_browser_loads_the_leaderboard_and_takes_a_screenshot(tmp_path):
         browser = subprocess.Popen(
             [_browser(), *CHROME_FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={debug_port}",
              f"http://127.0.0.1:{port}/"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while True:

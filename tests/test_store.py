@@ -88,3 +88,114 @@ def test_run_prefix_lookup(tmp_path):
     assert store.get_run("20260101")["run_id"] == "20260101-aaa"
     with pytest.raises(StoreError, match="no run"):
         store.get_run("zzz")
+
+
+def _other_process_can_write(path) -> bool:
+    import subprocess
+    import sys
+
+    code = f"import duckdb; c = duckdb.connect({str(path)!r}); c.execute('SELECT 1'); c.close()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_the_file_is_let_go_after_each_operation_and_each_session(tmp_path):
+    path = tmp_path / "r.duckdb"
+    store = Store(path)
+    _run(store)
+    assert _other_process_can_write(path)
+    with store.session():
+        assert store.get_run("r1")["run_id"] == "r1"
+        assert not _other_process_can_write(path)  # held for the whole session
+        store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {"a-s0": {"m": 1.0}})
+    assert _other_process_can_write(path)
+    assert len(Store(path, read_only=True).query("SELECT * FROM samples")) == 1
+
+
+def test_session_transactions_nest_and_roll_back_together(tmp_path):
+    store = Store(tmp_path / "r.duckdb")
+    other = Store(tmp_path / "other.duckdb")
+    _run(store)
+    with store.session():
+        with pytest.raises(ValueError):
+            with store.transaction() as con:
+                store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {})  # nested
+                other.record_samples("x", [SampleRecord("b-s0", "b", "p", 0, "t2v", "ok")], {})  # its own
+                raise ValueError("roll back")
+        assert store.query("SELECT count(*) AS n FROM samples").n[0] == 0
+        assert other.query("SELECT count(*) AS n FROM samples").n[0] == 1
+        store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {})
+    assert store.query("SELECT count(*) AS n FROM samples").n[0] == 1
+
+
+def test_many_rows_and_repeated_keys_in_one_write(tmp_path):
+    store = Store(tmp_path / "r.duckdb")
+    _run(store)
+    recs = [SampleRecord(f"s{i}", f"p{i}", f"prompt {i}", i, "t2v", "ok", tags=("x",)) for i in range(300)]
+    values = {r.sample_id: {"flicker": i / 300, "motion": 1.0} for i, r in enumerate(recs)}
+    gens = [(f"k{i % 200}", f"v{i}.mp4", "0" * 64, float(i)) for i in range(300)]  # keys repeat: last wins
+    store.record_samples("r1", recs, values, gens)
+    assert store.query("SELECT count(*) AS n FROM samples").n[0] == 300
+    assert store.query("SELECT count(*) AS n FROM sample_metrics").n[0] == 600
+    g = store.lookup_generations(["k5", "k150"])
+    assert (g["k5"]["path"], g["k150"]["path"]) == ("v205.mp4", "v150.mp4")
+    assert store.query("SELECT value FROM sample_metrics WHERE sample_id = 's150' AND metric = 'flicker'").value[0] == 0.5
+
+
+def test_finish_run_records_metrics_status_and_counts_at_once(tmp_path):
+    store = Store(tmp_path / "r.duckdb")
+    _run(store)
+    store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok"),
+                                SampleRecord("b-s0", "b", "p", 0, "t2v", "failed", error="x")], {})
+    with pytest.raises(Exception):  # a bad row: neither metrics nor the finished status
+        store.finish_run("r1", [{"metric": "flicker", "value": "not a number"}])
+    assert store.get_run("r1")["status"] == "running"
+    assert store.finish_run("r1", [{"metric": "flicker", "value": 0.9, "n": 1}]) == (1, 1)
+    assert store.get_run("r1")["status"] == "finished"
+    assert store.query("SELECT value FROM run_metrics").value.tolist() == [0.9]
+
+
+def test_a_plain_duckdb_connection_of_this_process_is_shared(tmp_path):
+    path = tmp_path / "r.duckdb"
+    store = Store(path)
+    con = duckdb.connect(str(path))  # e.g. a user's notebook; DuckDB will not attach the file twice
+    try:
+        _run(store)
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    finally:
+        con.close()
+    assert store.get_run("r1")["run_id"] == "r1"
+
+
+def test_threads_and_a_forked_child_use_the_store(tmp_path):
+    import os
+    import threading
+
+    path = tmp_path / "r.duckdb"
+    store = Store(path)
+    _run(store)
+    errors = []
+
+    def reader():
+        try:
+            for _ in range(20):
+                assert Store(path, read_only=True).get_run("r1")["run_id"] == "r1"
+                store.query("SELECT count(*) FROM samples")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    pid = os.fork()
+    if pid == 0:  # the child has its own DuckDB instance
+        try:
+            Store(path).record_samples("r1", [SampleRecord("c-s0", "c", "p", 0, "t2v", "ok")], {})
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert store.query("SELECT sample_id FROM samples").sample_id.tolist() == ["c-s0"]

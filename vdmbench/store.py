@@ -1,15 +1,23 @@
 """The results database: one DuckDB file (default results/vdmbench.duckdb).
 
 Every write is parameterized SQL inside a transaction. DuckDB lets only one process hold a file
-open for writing, so connections are short-lived: each operation opens, works and closes, and a
-busy file is retried with backoff before a clear "database busy" error. The dashboard opens the
-file read-only the same way, so it can read between a run's writes.
+open for writing, so access is short-lived: each operation (or a short `session()`) takes the file,
+works and lets go, and a busy file is retried with backoff before a clear "database busy" error.
+The dashboard opens the file read-only the same way, so it can read between a run's writes.
+
+Taking the file: one in-memory DuckDB per process ATTACHes it for the operation and DETACHes it
+after, which releases the file lock like closing a connection does. Opening a connection to the
+file instead (duckdb.connect) builds DuckDB's whole catalog each time: ~11 ms per open against
+<1 ms per attach, the bulk of a small write (measured: 16 ms vs 4.4 ms).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,9 +85,105 @@ class SampleRecord:
     tags: tuple[str, ...] = ()
 
 
+def _insert_rows(con: duckdb.DuckDBPyConnection, head: str, row: str, rows: Sequence[Sequence[Any]],
+                 per_statement: int = 128) -> None:
+    """`head VALUES row, row, ...` for many rows, parameterized, a bounded number per statement.
+    The rows must not repeat a primary key (one statement cannot replace the same row twice)."""
+    for i in range(0, len(rows), per_statement):
+        part = rows[i:i + per_statement]
+        con.execute(f"{head} {', '.join([row] * len(part))}", [v for r in part for v in r])
+
+
 def _is_lock_error(e: Exception) -> bool:
     msg = str(e).lower()
     return "lock" in msg or "conflicting" in msg or "being used by another" in msg
+
+
+def _open_elsewhere_in_process(e: Exception) -> bool:
+    """DuckDB refuses to attach a file that a duckdb.connect() of this process holds open."""
+    msg = str(e).lower()
+    return "unique file handle conflict" in msg or "already attached" in msg
+
+
+class _Busy(Exception):
+    """The file is attached read-only in this process and a writer wants it: wait, like a lock."""
+
+
+class _Engine:
+    """The process's in-memory DuckDB, to which results files are attached while in use: each
+    user gets its own cursor (its own transactions, any thread), a file is attached by its first
+    user and detached by its last. A forked child starts a fresh instance and never touches (or
+    destroys, which could checkpoint files) the parent's copy."""
+
+    def __init__(self) -> None:
+        self._orphans: list[Any] = []
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _reset(self) -> None:
+        self.lock = threading.Lock()  # guards con (ATTACH/DETACH) and attached
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.attached: dict[str, list] = {}  # alias -> [users, read_only]
+
+    def _after_fork(self) -> None:
+        if self.con is not None:
+            self._orphans.append(self.con)
+        self._reset()
+
+    def acquire(self, path: Path, read_only: bool) -> tuple[str, duckdb.DuckDBPyConnection]:
+        """A cursor whose current database is the file at `path`; give it back with release()."""
+        alias = "db_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+        with self.lock:
+            if self.con is None:
+                self.con = duckdb.connect(":memory:")
+            entry = self.attached.get(alias)
+            if entry is None:
+                self.con.execute(f"ATTACH ? AS {alias}{' (READ_ONLY)' if read_only else ''}", [str(path)])
+                entry = self.attached[alias] = [0, read_only]
+            elif entry[1] and not read_only:
+                raise _Busy(f"{path}: attached read-only by another thread of this process")
+            entry[0] += 1
+            try:
+                cur = self.con.cursor()
+            except BaseException:
+                self._drop(alias)
+                raise
+        try:
+            cur.execute(f"USE {alias}")
+        except BaseException:
+            self.release(alias, cur)
+            raise
+        return alias, cur
+
+    def release(self, alias: str, cur: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cur.close()
+        finally:
+            with self.lock:
+                self._drop(alias)
+
+    def _drop(self, alias: str) -> None:
+        entry = self.attached[alias]
+        entry[0] -= 1
+        if entry[0] > 0:
+            return
+        del self.attached[alias]
+        try:
+            self.con.execute(f"DETACH {alias}")
+        except BaseException:
+            # Never keep a file locked by accident: drop the whole instance (closing it releases
+            # every file); the next user starts a fresh one.
+            con, self.con = self.con, None
+            self.attached.clear()
+            try:
+                con.close()
+            except Exception:
+                pass
+            raise
+
+
+_ENGINE = _Engine()
 
 
 class Store:
@@ -89,6 +193,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self.busy_timeout = busy_timeout
+        self._held = threading.local()  # the connection of an open session(), per thread
         if read_only:
             if not self.path.exists():
                 raise StoreError(
@@ -103,14 +208,41 @@ class Store:
     # -- connections -------------------------------------------------------------------------
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        held = getattr(self._held, "con", None)
+        if held is not None:  # inside session(): reuse its connection
+            yield held
+            return
+        with self._open() as con:
+            yield con
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Every operation of this thread inside the block uses one connection and keeps the file
+        in between. Keep the block short: other processes wait while it holds the file."""
+        if getattr(self._held, "con", None) is not None:
+            yield
+            return
+        with self._open() as con:
+            self._held.con, self._held.in_transaction = con, False
+            try:
+                yield
+            finally:
+                self._held.con = None
+
+    @contextmanager
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose current database is the file, until the block ends."""
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
+                alias, con = _ENGINE.acquire(self.path, self.read_only)
                 break
-            except duckdb.Error as e:
-                if not _is_lock_error(e):
+            except (duckdb.Error, _Busy) as e:
+                if isinstance(e, duckdb.Error) and _open_elsewhere_in_process(e):
+                    alias, con = None, None  # a plain duckdb.connect() of this process has it: share that
+                    break
+                if isinstance(e, duckdb.Error) and not _is_lock_error(e):
                     raise StoreError(f"{self.path}: cannot open the results database ({e})") from e
                 if time.monotonic() > deadline:
                     raise StoreError(
@@ -119,6 +251,21 @@ class Store:
                     ) from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
+        if con is None:
+            with self._connect_directly() as con:
+                yield con
+            return
+        try:
+            yield con
+        finally:
+            _ENGINE.release(alias, con)
+
+    @contextmanager
+    def _connect_directly(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            con = duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.Error as e:
+            raise StoreError(f"{self.path}: cannot open the results database ({e})") from e
         try:
             yield con
         finally:
@@ -129,12 +276,21 @@ class Store:
         if self.read_only:
             raise StoreError(f"{self.path}: opened read-only")
         with self.connect() as con:
+            in_session = con is getattr(self._held, "con", None)
+            if in_session and self._held.in_transaction:  # nested: part of the session's transaction
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            if in_session:
+                self._held.in_transaction = True
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                if in_session:
+                    self._held.in_transaction = False
             con.execute("COMMIT")
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -217,42 +373,58 @@ class Store:
         generations: Sequence[tuple[str, str, str, float]] = (),
     ) -> None:
         """Write samples, their metric values and the cache entries of newly generated clips
-        (cache_key, path, sha256, gen_seconds) in one transaction: all or nothing, one connection."""
+        (cache_key, path, sha256, gen_seconds) in one transaction: all or nothing, one connection.
+
+        Rows go in as multi-row INSERTs: one statement per ~hundred rows instead of one per row
+        (DuckDB spends ~3 ms on each INSERT OR REPLACE statement, a few rows cost about the same)."""
+        gens = {g[0]: list(g) for g in generations}  # a repeated key: the last one wins, as before
+        rows = {s.sample_id: [run_id, s.sample_id, s.prompt_id, s.prompt, s.seed, s.task, s.path, s.sha256,
+                              s.gen_seconds, s.status, s.error, s.cache_key, s.preview_path,
+                              json.dumps(list(s.tags))] for s in samples}
+        values = {(sample_id, metric): [run_id, sample_id, metric, float(value)]
+                  for sample_id, per_sample in metrics.items() for metric, value in per_sample.items()}
         with self.transaction() as con:
-            for g in generations:
-                con.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, now())", list(g))
-            for s in samples:
-                con.execute(
-                    """INSERT OR REPLACE INTO samples VALUES
-                       (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
-                    [run_id, s.sample_id, s.prompt_id, s.prompt, s.seed, s.task, s.path, s.sha256,
-                     s.gen_seconds, s.status, s.error, s.cache_key, s.preview_path, json.dumps(list(s.tags))],
-                )
-            for sample_id, values in metrics.items():
-                for metric, value in values.items():
-                    con.execute(
-                        "INSERT OR REPLACE INTO sample_metrics VALUES (?, ?, ?, ?)",
-                        [run_id, sample_id, metric, float(value)],
-                    )
+            _insert_rows(con, "INSERT OR REPLACE INTO generations VALUES", "(?, ?, ?, ?, now())", list(gens.values()))
+            _insert_rows(con, "INSERT OR REPLACE INTO samples VALUES",
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())", list(rows.values()))
+            _insert_rows(con, "INSERT OR REPLACE INTO sample_metrics VALUES", "(?, ?, ?, ?)", list(values.values()))
 
     def lookup_generations(self, cache_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not cache_keys:
             return {}
         with self.connect() as con:
-            rows = con.execute(
-                "SELECT cache_key, path, sha256, gen_seconds FROM generations WHERE list_contains(?, cache_key)",
-                [list(cache_keys)],
-            ).fetchall()
+            return self._lookup_generations(con, cache_keys)
+
+    @staticmethod
+    def _lookup_generations(con: duckdb.DuckDBPyConnection, cache_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not cache_keys:
+            return {}
+        rows = con.execute(
+            "SELECT cache_key, path, sha256, gen_seconds FROM generations WHERE list_contains(?, cache_key)",
+            [list(cache_keys)],
+        ).fetchall()
         return {r[0]: {"path": r[1], "sha256": r[2], "gen_seconds": r[3]} for r in rows}
 
     def record_run_metrics(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
         with self.transaction() as con:
-            for r in rows:
-                con.execute(
-                    "INSERT OR REPLACE INTO run_metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, r["metric"], r.get("value"), r.get("ci_low"), r.get("ci_high"),
-                     r.get("n"), json.dumps(r.get("details", {}), default=str)],
-                )
+            self._insert_run_metrics(con, run_id, rows)
+
+    def finish_run(self, run_id: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """Record the run metrics and mark the run finished in one transaction (a run is never
+        'finished' without its metrics); returns the run's (ok, failed) sample counts."""
+        with self.transaction() as con:
+            self._insert_run_metrics(con, run_id, rows)
+            con.execute("UPDATE runs SET status = 'finished', finished_at = now() WHERE run_id = ?", [run_id])
+            ok, failed = con.execute(
+                """SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'failed')
+                   FROM samples WHERE run_id = ?""", [run_id]).fetchone()
+        return int(ok), int(failed)
+
+    @staticmethod
+    def _insert_run_metrics(con: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        _insert_rows(con, "INSERT OR REPLACE INTO run_metrics VALUES", "(?, ?, ?, ?, ?, ?, ?)", list({
+            r["metric"]: [run_id, r["metric"], r.get("value"), r.get("ci_low"), r.get("ci_high"), r.get("n"),
+                          json.dumps(r.get("details", {}), default=str)] for r in rows}.values()))
 
     # -- queries -----------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:

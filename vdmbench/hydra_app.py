@@ -32,6 +32,7 @@ def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
         progress=bool(cfg.progress),
         timeout=float(cfg.timeout) if cfg.timeout else None,
         flush_seconds=float(cfg.flush_seconds),
+        background_writes=bool(cfg.get("background_writes", True)),
         overrides=overrides,
     )
 

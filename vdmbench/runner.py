@@ -3,13 +3,18 @@
 For each (prompt, seed) of a suite the cache key is a hash of (adapter config, request): a clip
 that exists under its key is never generated twice, a killed run resumes where it stopped (the
 samples already in the database are skipped), and a failed sample is recorded with its error while
-the rest go on. Files are written under a temporary name and renamed; a batch's sample rows and
-metric values are written in one transaction, so there are no half-written rows or files.
+the rest go on. Files are written under a temporary name and renamed; finished samples' rows and
+metric values are written in one transaction, after their files are synced to disk, so there are
+no half-written rows or files.
+
+`_SampleWriter` stores finished samples (lossless file, hash, preview, then rows) in a background
+thread while the main thread generates and scores the next batch.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 import uuid
@@ -51,9 +56,15 @@ class RunOptions:
     progress: bool = True
     workers: int = 2  # decoder processes for scoring stored clips (overlap with compute)
     # Finished samples are written to the database at most this often, in one transaction: each
-    # DuckDB open/commit/close costs ~10-40 ms, too much per clip for a fast model. A kill loses at
-    # most this much finished work (its clips are then regenerated, never duplicated).
+    # write (attach, insert, commit, checkpoint, plus syncing the files) costs ~10-40 ms, too much
+    # per clip for a fast model. A kill loses at most this much finished work (its clips are then
+    # regenerated, never duplicated).
     flush_seconds: float = 2.0
+    # Write files and database rows in a background thread, overlapped with the next generate()
+    # (off: the main thread writes between batches; the results are the same). Measured on the
+    # CPU reference model: never slower, and free where generation leaves a core idle or waits on
+    # a GPU or a server (benchmarks/bench_runner.py overhead --variants background serial).
+    background_writes: bool = True
     timeout: float | None = None  # seconds per request before a hung backend call is abandoned
     overrides: list[str] = field(default_factory=list)  # recorded in the manifest
 
@@ -176,6 +187,10 @@ class Runner:
         self.device = resolve_device(options.device)
         self._adapter = adapter
         self._run_lock = None
+        # Seconds spent per stage of the last run(), for benchmarks/bench_runner.py: setup, generate,
+        # cache_reads, score, wait_writer, finish, total (main thread); write_files, db_writes (writer).
+        self.timings: dict[str, float] = {}
+        self.background_writes = bool(options.background_writes)
         self.store = Store(options.db_path)
         self.db_dir = options.db_path.resolve().parent
         self.video_dir = Path(options.results_dir) / "videos" / safe_filename(adapter_config["name"])
@@ -261,37 +276,52 @@ class Runner:
         _write_manifest(Path(self.options.results_dir) / "runs" / run_id / "manifest.json", record)
         return run_id, False
 
+    def _timed(self, key: str) -> "_Timer":
+        return _Timer(self.timings, key)
+
     def run(self) -> RunSummary:
+        self.timings = {}
+        with self._timed("total"):
+            return self._run()
+
+    def _run(self) -> RunSummary:
+        setup = self._timed("setup").start()
         metrics = self.build_metrics()  # fail fast on unknown metrics, before generating
-        run_id, resumed = self.start_or_resume()
+        planned = plan_samples(self.suite, self.adapter_config, self.options.shard)
+        # One connection for finding/creating the run, what is done and what is cached: each costs
+        # ~15 ms, more than the harness may spend per clip (benchmarks/bench_runner.py overhead).
+        with self.store.session():
+            run_id, resumed = self.start_or_resume()
+            done = self.store.done_sample_ids(run_id)
+            todo = [p for p in planned if p.sample_id not in done]
+            hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.use_cache else {}
         _remove_stale_temporaries(self.video_dir)
         _remove_stale_temporaries(self.preview_dir)
-        planned = plan_samples(self.suite, self.adapter_config, self.options.shard)
-        done = self.store.done_sample_ids(run_id)
-        todo = [p for p in planned if p.sample_id not in done]
         generated = cached = 0
         try:
             per_sample = [m for m in metrics if m.per_sample]
             bar = _progress(len(planned), len(planned) - len(todo), self.options.progress, self.adapter_config["name"])
-            # One cache lookup for the whole run: a connection per statement would cost more than
-            # the harness may (benchmarks/bench_runner.py overhead).
-            hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.use_cache else {}
             step = self._chunk_size(todo, hits)
-            pending = _PendingWrites()
+            writer = _SampleWriter(self, run_id)
+            setup.stop()
             try:
                 for chunk in _chunks(todo, step):
-                    g, c = self._process(run_id, chunk, per_sample, hits, pending)
+                    writer.check()  # a failed database write stops the run early
+                    items, g, c = self._process(chunk, per_sample, hits)
+                    writer.submit(items)
                     generated, cached = generated + g, cached + c
                     bar.update(len(chunk))
-                    if pending.due(self.options.flush_seconds):
-                        self._flush(run_id, pending)
-            finally:
-                # Also on an exception (e.g. Ctrl-C): what finished is recorded, nothing half-done.
-                self._flush(run_id, pending)
+            except BaseException:
+                # What finished is still recorded (e.g. on Ctrl-C); the original error goes on.
+                writer.close(reraise=False)
+                raise
+            writer.close()
             bar.close()
-            rows = self._run_metrics(run_id, metrics)
-            self.store.record_run_metrics(run_id, rows)
-            self.store.set_run_status(run_id, "finished", finished=True)
+            with self._timed("finish"):
+                set_level = self._set_level_metrics(run_id, [m for m in metrics if not m.per_sample])
+                with self.store.session():  # read the values, record the statistics, finish: one connection
+                    rows = self._per_sample_metrics(run_id, metrics) + set_level
+                    ok, failed = self.store.finish_run(run_id, rows)
         except BaseException:
             self.store.set_run_status(run_id, "interrupted")
             raise
@@ -299,28 +329,23 @@ class Runner:
             if self._run_lock is not None:
                 self._run_lock.close()
                 self._run_lock = None
-        counts = self.store.query(
-            "SELECT count(*) FILTER (WHERE status='ok'), count(*) FILTER (WHERE status='failed') FROM samples WHERE run_id = ?",
-            [run_id],
-        ).iloc[0]
-        return RunSummary(run_id, self.options.db_path, int(counts.iloc[0]), int(counts.iloc[1]),
-                          generated, cached, rows, resumed)
+        return RunSummary(run_id, self.options.db_path, ok, failed, generated, cached, rows, resumed)
 
     def _chunk_size(self, todo: Sequence[PlannedSample], hits: dict[str, Any]) -> int:
         """Samples per generate() call: the adapter's batch size, so every finished batch is
-        recorded before the next starts. A fully cached run never builds (loads) the model."""
+        handed to the writer as soon as it is scored. A fully cached run never builds the model."""
         if todo and len(hits) < len(todo):
             return max(1, int(self.adapter.capabilities.batch_size))
         return max(1, self.options.batch_size)
 
-    def _process(self, run_id: str, chunk: Sequence[PlannedSample], metrics: Sequence[VideoMetric],
-                 hits: dict[str, dict[str, Any]], pending: "_PendingWrites") -> tuple[int, int]:
-        """Generate (or load from cache), write, score and record one chunk of samples."""
+    def _process(self, chunk: Sequence[PlannedSample], metrics: Sequence[VideoMetric],
+                 hits: dict[str, dict[str, Any]]) -> tuple[list["_Finished"], int, int]:
+        """Generate (or load from cache) and score one chunk of samples; the writer stores them."""
         videos: dict[str, Video] = {}
         errors: dict[str, str] = {}
         info: dict[str, dict[str, Any]] = {}
-        new_generations: list[tuple[str, str, str, float]] = []
         misses = []
+        reading = self._timed("cache_reads").start()
         for p in chunk:
             hit = hits.get(p.cache_key)
             if hit and self._absolute(hit["path"]).is_file():
@@ -334,7 +359,8 @@ class Runner:
                 except VdmbenchError:
                     pass  # regenerate below
             misses.append(p)
-        generated = len(misses)
+        reading.stop()
+        fresh: set[str] = set()
         if misses:
             t0 = time.perf_counter()
             try:
@@ -344,48 +370,63 @@ class Runner:
             except Exception as e:  # the whole call failed: every request in it failed
                 outputs = [e] * len(misses)
             per_clip = (time.perf_counter() - t0) / len(misses)
+            self.timings["generate"] = self.timings.get("generate", 0.0) + per_clip * len(misses)
             for p, out in zip(misses, outputs):
                 try:
+                    # Scored from memory: the lossless file's round trip is bit-exact
+                    # (tests/test_video.py), so these are exactly the frames that will be stored.
                     video = _validate_output(out, p.request)
-                    path = write_video(video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
-                    digest = sha256_file(path)
-                    new_generations.append((p.cache_key, self._relative(path), digest, per_clip))
-                    # The file is lossless and its round trip bit-exact (tests/test_video.py), so the
-                    # frames in memory are exactly what is stored: no need to decode it again.
+                    if self.background_writes:
+                        # The writer encodes it while the adapter runs again: it must own the frames
+                        # (a backend may reuse its output buffer). Cheap next to a generation.
+                        video = Video(video.frames.clone(), video.fps)
                     videos[p.sample_id] = video
-                    info[p.sample_id] = {"path": path, "sha256": digest, "gen_seconds": per_clip}
+                    info[p.sample_id] = {"gen_seconds": per_clip}
+                    fresh.add(p.sample_id)
                 except Exception as e:
                     errors[p.sample_id] = _error_text(e)
-        if self.options.preview:
-            for p in chunk:
-                if p.sample_id in videos:
-                    prev = self.preview_dir / f"{p.cache_key}.mp4"
-                    if not prev.is_file():
-                        try:
-                            write_preview(videos[p.sample_id], prev)
-                        except VdmbenchError:
-                            pass  # a preview is a convenience; the lossless file is the result
-                    info[p.sample_id]["preview"] = prev
-        values = self._score(chunk, videos, errors, info, metrics)
-        records = []
-        for p in chunk:
-            i = info.get(p.sample_id, {})
-            ok = p.sample_id not in errors
+        with self._timed("score"):
+            values = self._score(chunk, videos, errors, info, metrics)
+        items = [_Finished(p, videos.get(p.sample_id), p.sample_id in fresh, info.get(p.sample_id, {}),
+                           errors.get(p.sample_id), values.get(p.sample_id, {})) for p in chunk]
+        return items, len(misses), len(chunk) - len(misses)
+
+    def _store_files(self, items: Sequence["_Finished"], written: list[Path]) -> tuple[list[SampleRecord], dict, list]:
+        """Write the lossless file, hash and preview of each newly generated sample (adding the
+        files to `written`, to be synced before the rows are committed); returns the rows. A sample
+        whose file cannot be written is recorded as failed. Runs in the writer (see _SampleWriter)."""
+        records, values, generations = [], {}, []
+        for it in items:
+            p, info, error = it.planned, dict(it.info), it.error
+            stored = it.video is not None  # generated or cached; a clip that failed scoring is kept too
+            if stored and it.fresh:
+                try:
+                    path = write_video(it.video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
+                    written.append(path)
+                    info.update(path=path, sha256=sha256_file(path))
+                    generations.append((p.cache_key, self._relative(path), info["sha256"], info["gen_seconds"]))
+                except Exception as e:
+                    error, stored = _error_text(e), False
+            if stored and self.options.preview:
+                prev = self.preview_dir / f"{p.cache_key}.mp4"
+                if not prev.is_file():
+                    try:
+                        written.append(write_preview(it.video, prev))
+                    except VdmbenchError:
+                        pass  # a preview is a convenience; the lossless file is the result
+                info["preview"] = prev
+            ok = error is None
             records.append(SampleRecord(
                 sample_id=p.sample_id, prompt_id=p.prompt.id, prompt=p.prompt.text, seed=p.seed,
                 task=self.suite.task, status="ok" if ok else "failed",
-                path=self._relative(i["path"]) if i.get("path") else None, sha256=i.get("sha256"),
-                gen_seconds=i.get("gen_seconds"), error=errors.get(p.sample_id), cache_key=p.cache_key,
-                preview_path=self._relative(i["preview"]) if i.get("preview") and ok else None,
+                path=self._relative(info["path"]) if info.get("path") else None, sha256=info.get("sha256"),
+                gen_seconds=info.get("gen_seconds"), error=error, cache_key=p.cache_key,
+                preview_path=self._relative(info["preview"]) if info.get("preview") and ok else None,
                 tags=p.prompt.tags,
             ))
-        pending.add(records, {k: v for k, v in values.items() if k not in errors}, new_generations)
-        return generated, len(chunk) - generated
-
-    def _flush(self, run_id: str, pending: "_PendingWrites") -> None:
-        if pending.records:
-            self.store.record_samples(run_id, pending.records, pending.metrics, pending.generations)
-        pending.clear()
+            if ok:
+                values[p.sample_id] = it.values
+        return records, values, generations
 
     def _generate(self, requests: list[GenerationRequest]) -> list[Any]:
         """Call the adapter, abandoning the call after `timeout` seconds per request."""
@@ -438,7 +479,8 @@ class Runner:
             ground_truth=_stack_optional([p.ground_truth for p in group]),
             source=_stack_optional([p.source for p in group]),
             cond_indices=[p.request.cond_indices for p in group],
-            sha256=[info[p.sample_id]["sha256"] for p in group],
+            # Known for cached clips; a new clip's file is hashed after scoring, by the writer.
+            sha256=_known_sha256([info[p.sample_id].get("sha256") for p in group]),
         )
         out = metric.sample_values(batch)
         metric.update(batch, values=out)
@@ -447,6 +489,11 @@ class Runner:
                 values[p.sample_id][name] = float(v[j])
 
     def _run_metrics(self, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
+        """The run's statistics: per-sample metrics over prompts, then the set-level metrics."""
+        set_level = self._set_level_metrics(run_id, [m for m in metrics if not m.per_sample])
+        return self._per_sample_metrics(run_id, metrics) + set_level
+
+    def _per_sample_metrics(self, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         table = self.store.sample_values(run_id)
         for m in metrics:
@@ -462,13 +509,12 @@ class Runner:
                     "n": est.n, "details": {**m.describe(), "higher_is_better": m.direction(out),
                                             "per_sample": True, "ci": "bootstrap over prompts, 95%"},
                 })
-        set_level = [m for m in metrics if not m.per_sample]
-        if set_level:
-            rows += self._set_level_metrics(run_id, set_level)
         return rows
 
     def _set_level_metrics(self, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
         """Stream every successful clip of the run (including resumed ones) through set metrics."""
+        if not metrics:
+            return []
         samples = self.store.query(
             "SELECT sample_id, prompt, path, sha256 FROM samples WHERE run_id = ? AND status = 'ok' ORDER BY sample_id",
             [run_id],
@@ -497,6 +543,18 @@ class Runner:
         return rows
 
 
+@dataclass
+class _Finished:
+    """A sample of a chunk, generated (or read from the cache) and scored, not yet stored."""
+
+    planned: PlannedSample
+    video: Video | None
+    fresh: bool  # newly generated: its lossless file is still to be written
+    info: dict[str, Any]  # path, sha256 (cached clips), gen_seconds
+    error: str | None
+    values: dict[str, float]
+
+
 class _PendingWrites:
     """Finished samples not yet in the database (see RunOptions.flush_seconds)."""
 
@@ -507,6 +565,7 @@ class _PendingWrites:
         self.records: list[SampleRecord] = []
         self.metrics: dict[str, dict[str, float]] = {}
         self.generations: list[tuple[str, str, str, float]] = []
+        self.written: list[Path] = []  # files to sync to disk before the rows are committed
         self.since = time.monotonic()
 
     def add(self, records, metrics, generations) -> None:
@@ -516,6 +575,178 @@ class _PendingWrites:
 
     def due(self, seconds: float) -> bool:
         return time.monotonic() - self.since >= seconds
+
+    def wait(self, seconds: float) -> float | None:
+        """How long the writer may wait for more work before this must be flushed (None: forever)."""
+        if not self.records:
+            return None
+        return max(0.0, seconds - (time.monotonic() - self.since))
+
+
+_STOP = object()
+
+
+class _Timer:
+    """Adds the seconds between start() and stop() (or a with-block) to timings[key]."""
+
+    def __init__(self, timings: dict[str, float], key: str) -> None:
+        self.timings, self.key, self.t0 = timings, key, None
+
+    def start(self) -> "_Timer":
+        self.t0 = time.perf_counter()
+        return self
+
+    def stop(self) -> None:
+        if self.t0 is not None:
+            self.timings[self.key] = self.timings.get(self.key, 0.0) + time.perf_counter() - self.t0
+            self.t0 = None
+
+    def __enter__(self) -> "_Timer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _SampleWriter:
+    """Stores finished samples in order: files first (temporary name, then rename), then, at most
+    every `flush_seconds` and once at the end, the files are synced to disk (all at once) and the
+    rows written in one transaction.
+
+    With background writes this runs in one thread fed by a small bounded queue, so writing
+    overlaps the next generate() and memory stays flat (the main thread waits when the writer is
+    two chunks behind); without, `submit` does the work at once. A row is committed only after its
+    files are complete and synced, so a SIGKILL (or a power cut) at any moment leaves the database
+    consistent: a sample whose row was not committed is generated again on resume, its file
+    replaced atomically, a temporary file deleted by its pid. A file that cannot be written makes a
+    failed sample; a failed database write stops the run.
+    """
+
+    def __init__(self, runner: Runner, run_id: str) -> None:
+        self.runner, self.run_id = runner, run_id
+        self.flush_seconds = runner.options.flush_seconds
+        self.pending = _PendingWrites()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if runner.background_writes:
+            self.queue: queue.Queue = queue.Queue(maxsize=2)
+            # A daemon: an interpreter that exits abruptly is not kept alive by it; close() joins it.
+            self.thread = threading.Thread(target=self._loop, name="vdmbench-writer", daemon=True)
+            self.thread.start()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, items: list[_Finished]) -> None:
+        if self.thread is None:
+            self._handle(items)
+            return
+        with self.runner._timed("wait_writer"):
+            while True:  # never block forever on a writer that has died
+                self.check()
+                try:
+                    self.queue.put(items, timeout=0.5)
+                    return
+                except queue.Full:
+                    if not self.thread.is_alive():
+                        raise RuntimeError("the vdmbench writer thread stopped unexpectedly") from self.error
+
+    def close(self, reraise: bool = True) -> None:
+        """Write everything submitted and flush; raise the writer's error (if `reraise`)."""
+        if self.thread is not None:
+            with self.runner._timed("wait_writer"):
+                self._close()
+        else:
+            self._close()
+        if reraise:
+            self.check()
+
+    def _close(self) -> None:
+        if self.thread is not None:
+            while self.thread.is_alive():
+                try:
+                    self.queue.put(_STOP, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            self.thread.join()
+        elif self.error is None:  # after a failed database write, nothing more is written
+            try:
+                self._flush()
+            except BaseException as e:
+                self.error = e
+
+    def _handle(self, items: list[_Finished]) -> None:
+        with self.runner._timed("write_files"):
+            records, values, generations = self.runner._store_files(items, self.pending.written)
+        self.pending.add(records, values, generations)
+        if self.pending.due(self.flush_seconds):
+            self._flush()
+
+    def _flush(self) -> None:
+        p = self.pending
+        if p.records:
+            with self.runner._timed("db_writes"):
+                try:
+                    _sync_to_disk(p.written)  # the files (and their renames) before the rows naming them
+                    self.runner.store.record_samples(self.run_id, p.records, p.metrics, p.generations)
+                except BaseException as e:
+                    self.error = e
+                    raise
+        p.clear()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                job = self.queue.get(timeout=self.pending.wait(self.flush_seconds))
+            except queue.Empty:  # nothing new while generating: flush what is due now
+                job = None
+            if job is _STOP:
+                break
+            if self.error is not None:
+                continue  # keep draining so the main thread never blocks; it raises the error
+            try:
+                if job is None:
+                    self._flush()
+                else:
+                    self._handle(job)
+            except BaseException as e:
+                self.error = e
+        if self.error is None:
+            try:
+                self._flush()
+            except BaseException as e:
+                self.error = e
+
+
+def _sync_to_disk(files: Sequence[Path]) -> None:
+    """fsync the files and their folders. In parallel: a file system commits concurrent syncs
+    together (measured on ext4: 10 files in ~2-12 ms at once, ~35 ms one after another)."""
+    targets = [*dict.fromkeys(files), *dict.fromkeys(Path(f).parent for f in files)]
+    if not targets:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(32, len(targets)), thread_name_prefix="vdmbench-fsync") as pool:
+        list(pool.map(_fsync, targets))
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # gone (e.g. replaced meanwhile); nothing to sync
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
+def _known_sha256(shas: list[str | None]) -> list[str]:
+    return list(shas) if all(shas) else []
 
 
 def _write_manifest(path: Path, record: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """Runner figures: generation speed, harness overhead, cached re-run, peak memory vs clip count.
 
     python benchmarks/bench_runner.py generation --models reference-unet3d reference-temporal-attention
-    python benchmarks/bench_runner.py overhead   --model reference-unet3d
+    python benchmarks/bench_runner.py overhead   --model reference-unet3d --clips 24 --repeats 3 [--variants background serial]
+    python benchmarks/bench_runner.py overhead   --model sleep:0.49   (a model that waits on a GPU/server: no CPU use)
+    python benchmarks/bench_runner.py startup    --model reference-unet3d --clips 24 --repeats 3
     python benchmarks/bench_runner.py cache      --model reference-unet3d
     python benchmarks/bench_runner.py memory     --counts 64 512
     python benchmarks/bench_runner.py all
@@ -16,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +30,8 @@ import torch
 
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"{gpu}, {_load()}")
 
 
 def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> "Suite":
@@ -62,27 +66,153 @@ def bench_generation(models: list[str], n: int) -> None:
               f"({suite.num_frames} frames {suite.width}x{suite.height}, {suite.steps} steps)")
 
 
-def bench_overhead(model: str, n: int) -> None:
-    """Harness time beyond the model's own generate() calls: writing, hashing, scoring, storing."""
-    from vdmbench.adapters import build_adapter, load_adapter_config
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# Stages of Runner.timings: on the main thread (in the way of the next generate()) and on the
+# writer thread (overlapped with generation where the machine has a core to spare).
+_MAIN = ("setup", "cache_reads", "score", "wait_writer", "finish")
+_WRITER = ("write_files", "db_writes")
+
+
+def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> None:
+    """Harness time beyond the model's own generate() calls: writing, hashing, scoring, storing.
+
+    Both sides use the same adapter object, loaded once before timing (so model loading counts
+    on neither side); the harness side includes building the Runner (opening the database).
+    Direct and harness runs alternate, `repeats` times, and medians are reported: on a shared
+    machine a single pair is dominated by noise. `startup` measures the fixed per-process cost.
+    """
+    from vdmbench.adapters import build_adapter
     from vdmbench.runner import RunOptions, Runner
 
     suite = _suite(n)
-    cfg = load_adapter_config(model)
+    cfg = _adapter_config(model)
     adapter = build_adapter(cfg)
     reqs = _requests(suite)
     adapter.generate(reqs[:1])
-    t0 = time.perf_counter()
-    for r in reqs:  # the runner calls generate once per adapter batch; do the same
-        adapter.generate([r])
-    direct = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0), adapter=adapter)
+
+    def direct() -> float:
         t0 = time.perf_counter()
-        runner.run()
-        harness = time.perf_counter() - t0
-    print(f"overhead {model}: direct generate {direct:.2f} s, vdmbench run {harness:.2f} s for {len(reqs)} clips "
-          f"-> harness overhead {100 * (harness - direct) / direct:.1f}% of generation time")
+        for r in reqs:  # the runner calls generate once per adapter batch (1 here); do the same
+            adapter.generate([r])
+        return time.perf_counter() - t0
+
+    def harness(variant: str) -> tuple[float, dict[str, float]]:
+        extra = {"background": {"background_writes": True}, "serial": {"background_writes": False}}.get(variant, {})
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0, **extra),
+                            adapter=adapter)
+            summary = runner.run()
+            dt = time.perf_counter() - t0
+            assert summary.ok == len(reqs) and summary.generated == len(reqs), summary
+        # (an older vdmbench, e.g. on PYTHONPATH for a before/after figure, has no timings)
+        return dt, {**getattr(runner, "timings", {}), "wall": dt,
+                    "background": float(getattr(runner, "background_writes", False))}
+
+    kinds = ["direct"] + variants
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    timings: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    for i in range(repeats):
+        order = kinds if i % 2 == 0 else kinds[::-1]  # interleaved: drifting load hits both sides
+        line = []
+        for kind in order:
+            if kind == "direct":
+                times[kind].append(direct())
+            else:
+                dt, t = harness(kind)
+                times[kind].append(dt)
+                timings[kind].append(t)
+            line.append(f"{kind} {times[kind][-1] / n:.3f} s/clip")
+        print(f"  repeat {i + 1}/{repeats}: {', '.join(line)}; {_load()}")
+    d = _median(times["direct"])
+    print(f"overhead {model}, {n} clips, median of {repeats} (per repeat: harness / direct - 1):")
+    print(f"  direct generate     {d / n:.3f} s/clip")
+    for kind in variants:
+        per = [h / dd - 1 for h, dd in zip(times[kind], times["direct"])]
+        print(f"  vdmbench run ({kind}) {_median(times[kind]) / n:.3f} s/clip -> harness overhead "
+              f"{100 * _median(per):.1f}% of generation time (repeats: {', '.join(f'{100 * x:.1f}%' for x in per)})")
+    for kind in variants:
+        ts = timings[kind]
+        if "total" not in ts[0]:
+            continue  # no Runner.timings to break down
+        background = bool(ts[0]["background"])
+        on_main = _MAIN + (() if background else _WRITER)
+        med = {k: _median([t.get(k, 0.0) for t in ts]) for k in ("wall", "generate", *_MAIN, *_WRITER)}
+        # other: Runner() (opening the database), the progress bar, loop bookkeeping
+        other = _median([t["wall"] - t.get("generate", 0.0) - sum(t.get(k, 0.0) for k in on_main) for t in ts])
+        parts = ", ".join(f"{k} {1000 * med[k] / n:.1f}" for k in _MAIN)
+        print(f"  breakdown ({kind}), ms/clip: main thread: {parts}, other {1000 * other / n:.1f}; "
+              f"generate() inside the run vs direct {1000 * (med['generate'] - d) / n:+.1f}")
+        print(f"    writer {'thread (overlapped)' if background else '(on the main thread)'}: "
+              + ", ".join(f"{k} {1000 * med[k] / n:.1f}" for k in _WRITER))
+
+
+def sleepy(req):
+    """A model whose work happens elsewhere (a GPU, a server): the process waits `delay` seconds per
+    clip with the GIL released, then gets frames (a moving square, 8x32x32)."""
+    time.sleep(float(os.environ["BENCH_SLEEP_DELAY"]))
+    x = torch.full((req.num_frames, req.height, req.width, 3), 128, dtype=torch.uint8)
+    for t in range(req.num_frames):
+        c = (t * 2 + req.seed) % (req.width - 8)
+        x[t, 4:12, c:c + 8] = 255
+    return x
+
+
+def _adapter_config(model: str) -> dict:
+    """A name of adapters/, or `sleep:SECONDS` for a model that waits instead of computing."""
+    from vdmbench.adapters import load_adapter_config
+
+    if model.startswith("sleep:"):
+        os.environ["BENCH_SLEEP_DELAY"] = model.partition(":")[2]
+        return {"name": model.replace(":", "-"), "adapter": "callable", "params": {"target": "__main__:sleepy"}}
+    return load_adapter_config(model)
+
+
+def _direct_child(model: str, n: int) -> None:
+    """What a script calling the model itself does: import, load the model once, generate."""
+    from vdmbench.adapters import build_adapter, load_adapter_config
+
+    adapter = build_adapter(load_adapter_config(model))
+    for r in _requests(_suite(n)):
+        adapter.generate([r])
+
+
+def bench_startup(model: str, n: int, repeats: int) -> None:
+    """End to end, one process each: `vdmbench run` (imports, Hydra, model load, run, leaderboard)
+    against a script that imports the adapter, loads the model and calls generate()."""
+    import yaml
+
+    suite = _suite(n).to_dict()
+    suite["name"] = f"bench-{n}"
+    times: dict[str, list[float]] = {"direct": [], "vdmbench run": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "suites").mkdir()
+        (Path(tmp) / "suites" / f"{suite['name']}.yaml").write_text(yaml.safe_dump(suite))
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        cmds = {
+            "direct": [sys.executable, __file__, "_direct_child", model, str(n)],
+            "vdmbench run": [sys.executable, "-m", "vdmbench.cli", "run", f"suite={suite['name']}", f"model={model}",
+                             "progress=false", f"hydra.searchpath=[file://{tmp}]"],
+        }
+        for i in range(repeats):
+            for kind in (list(cmds) if i % 2 == 0 else list(cmds)[::-1]):
+                with tempfile.TemporaryDirectory() as work:
+                    t0 = time.perf_counter()
+                    subprocess.run(cmds[kind] + ([f"results_dir={work}/results"] if kind != "direct" else []),
+                                   cwd=work, env=env, check=True, capture_output=True)
+                    times[kind].append(time.perf_counter() - t0)
+            print(f"  repeat {i + 1}/{repeats}: direct {times['direct'][-1]:.2f} s, vdmbench run "
+                  f"{times['vdmbench run'][-1]:.2f} s; {_load()}")
+    d, h = _median(times["direct"]), _median(times["vdmbench run"])
+    print(f"startup {model}, {n} clips, whole processes, median of {repeats}: direct script {d:.2f} s, "
+          f"vdmbench run {h:.2f} s -> {h - d:+.2f} s per run ({100 * (h - d) / d:.1f}% at this clip count)")
 
 
 def bench_cache(model: str, n: int) -> None:
@@ -134,22 +264,32 @@ def bench_memory(counts: list[int], metrics: list) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["generation", "overhead", "cache", "memory", "all", "_memory_child"])
+    ap.add_argument("what", choices=["generation", "overhead", "startup", "cache", "memory", "all", "_memory_child",
+                                     "_direct_child"])
     ap.add_argument("rest", nargs="*")
     ap.add_argument("--models", nargs="+", default=["reference-unet3d", "reference-temporal-attention"])
     ap.add_argument("--model", default="reference-unet3d")
-    ap.add_argument("--clips", type=int, default=8)
+    ap.add_argument("--clips", type=int, default=24)
+    ap.add_argument("--repeats", type=int, default=3, help="overhead/startup: interleaved pairs; medians are reported")
+    ap.add_argument("--variants", nargs="+", default=["default"], choices=["default", "background", "serial"],
+                    help="overhead: the runner's writes as `vdmbench run` does them (default), in a "
+                         "background thread and/or on the main thread between batches")
     ap.add_argument("--counts", nargs="+", type=int, default=[64, 512])
     ap.add_argument("--metrics", default='["flicker"]', help="JSON list of metric specs for the memory figure")
     args = ap.parse_args()
     if args.what == "_memory_child":
         _memory_child(int(args.rest[0]), args.rest[1], args.rest[2])
         return 0
+    if args.what == "_direct_child":
+        _direct_child(args.rest[0], int(args.rest[1]))
+        return 0
     print(f"machine: {machine()}")
     if args.what in ("generation", "all"):
         bench_generation(args.models, args.clips)
     if args.what in ("overhead", "all"):
-        bench_overhead(args.model, args.clips)
+        bench_overhead(args.model, args.clips, args.repeats, args.variants)
+    if args.what in ("startup", "all"):
+        bench_startup(args.model, args.clips, args.repeats)
     if args.what in ("cache", "all"):
         bench_cache(args.model, args.clips)
     if args.what in ("memory", "all"):

@@ -97,38 +97,54 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
     reqs = _requests(suite)
     adapter.generate(reqs[:1])
 
-    def direct() -> float:
-        t0 = time.perf_counter()
+    def direct() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         for r in reqs:  # the runner calls generate once per adapter batch (1 here); do the same
             adapter.generate([r])
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    def harness(variant: str) -> tuple[float, dict[str, float]]:
-        extra = {"background": {"background_writes": True}, "serial": {"background_writes": False}}.get(variant, {})
+    def harness(variant: str) -> tuple[float, float, dict[str, float]]:
+        import vdmbench.runner as runner_module
+
+        extra = {"background": {"background_writes": True}, "equal-priority": {"background_writes": True},
+                 "serial": {"background_writes": False}}.get(variant, {})
+        # equal-priority: the writer thread at the main thread's priority (before it yielded the CPU)
+        nice = getattr(runner_module, "_WRITER_NICE", None)
+        if variant == "equal-priority" and nice is not None:
+            runner_module._WRITER_NICE = 0
+        try:
+            return _timed_run(extra)
+        finally:
+            if nice is not None:
+                runner_module._WRITER_NICE = nice
+
+    def _timed_run(extra: dict) -> tuple[float, float, dict[str, float]]:
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0, **extra),
                             adapter=adapter)
             summary = runner.run()
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             assert summary.ok == len(reqs) and summary.generated == len(reqs), summary
         # (an older vdmbench, e.g. on PYTHONPATH for a before/after figure, has no timings)
-        return dt, {**getattr(runner, "timings", {}), "wall": dt,
+        return dt, cpu, {**getattr(runner, "timings", {}), "wall": dt,
                     "background": float(getattr(runner, "background_writes", False))}
 
     kinds = ["direct"] + variants
     times: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}  # CPU seconds of the whole process (all threads)
     timings: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     for i in range(repeats):
         order = kinds if i % 2 == 0 else kinds[::-1]  # interleaved: drifting load hits both sides
         line = []
         for kind in order:
             if kind == "direct":
-                times[kind].append(direct())
+                dt, c = direct()
             else:
-                dt, t = harness(kind)
-                times[kind].append(dt)
+                dt, c, t = harness(kind)
                 timings[kind].append(t)
+            times[kind].append(dt)
+            cpu[kind].append(c)
             line.append(f"{kind} {times[kind][-1] / n:.3f} s/clip")
         print(f"  repeat {i + 1}/{repeats}: {', '.join(line)}; {_load()}")
     d = _median(times["direct"])
@@ -136,8 +152,14 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
     print(f"  direct generate     {d / n:.3f} s/clip")
     for kind in variants:
         per = [h / dd - 1 for h, dd in zip(times[kind], times["direct"])]
+        pooled, lo, hi = _pooled_overhead(times[kind], times["direct"])
         print(f"  vdmbench run ({kind}) {_median(times[kind]) / n:.3f} s/clip -> harness overhead "
-              f"{100 * _median(per):.1f}% of generation time (repeats: {', '.join(f'{100 * x:.1f}%' for x in per)})")
+              f"{100 * _median(per):.1f}% of generation time (repeats: {', '.join(f'{100 * x:.1f}%' for x in per)}); "
+              f"all repeats pooled {100 * pooled:.1f}% (95% bootstrap CI over repeats {100 * lo:.1f}% to {100 * hi:.1f}%)")
+        # CPU time does not count the moments another tenant of a shared machine held the core
+        c_pooled, c_lo, c_hi = _pooled_overhead(cpu[kind], cpu["direct"])
+        print(f"    CPU seconds of the process, all threads: {_median(cpu[kind]) / n:.3f} vs direct "
+              f"{_median(cpu['direct']) / n:.3f} s/clip -> {100 * c_pooled:.1f}% more (95% CI {100 * c_lo:.1f}% to {100 * c_hi:.1f}%)")
     for kind in variants:
         ts = timings[kind]
         if "total" not in ts[0]:
@@ -152,6 +174,23 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
               f"generate() inside the run vs direct {1000 * (med['generate'] - d) / n:+.1f}")
         print(f"    writer {'thread (overlapped)' if background else '(on the main thread)'}: "
               + ", ".join(f"{k} {1000 * med[k] / n:.1f}" for k in _WRITER))
+        # Within one run, so a machine whose speed drifts between runs does not move it. With serial
+        # writes nothing runs beside generate(), so this is the whole overhead; with background
+        # writes it leaves out how much the writer slows generate() down (the paired figure above).
+        within = [(t["wall"] - t["generate"]) / t["generate"] for t in ts if t.get("generate")]
+        print(f"    time outside generate() within the run: {100 * _median(within):.2f}% of generate() "
+              f"(repeats {min(within) * 100:.2f}% to {max(within) * 100:.2f}%)")
+
+
+def _pooled_overhead(harness: list[float], direct: list[float], draws: int = 10_000) -> tuple[float, float, float]:
+    """sum(harness) / sum(direct) - 1 and a percentile bootstrap 95% CI over the interleaved pairs:
+    steadier than a median of per-pair ratios when single repeats swing by several percent."""
+    import numpy as np
+
+    h, d = np.asarray(harness), np.asarray(direct)
+    idx = np.random.default_rng(0).integers(0, len(h), size=(draws, len(h)))
+    boot = h[idx].sum(1) / d[idx].sum(1) - 1
+    return float(h.sum() / d.sum() - 1), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
 def sleepy(req):
@@ -271,9 +310,10 @@ def main() -> int:
     ap.add_argument("--model", default="reference-unet3d")
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=3, help="overhead/startup: interleaved pairs; medians are reported")
-    ap.add_argument("--variants", nargs="+", default=["default"], choices=["default", "background", "serial"],
+    ap.add_argument("--variants", nargs="+", default=["default"], choices=["default", "background", "equal-priority", "serial"],
                     help="overhead: the runner's writes as `vdmbench run` does them (default), in a "
-                         "background thread and/or on the main thread between batches")
+                         "background thread (background), the same at the main thread's CPU priority "
+                         "(equal-priority), and/or on the main thread between batches (serial)")
     ap.add_argument("--counts", nargs="+", type=int, default=[64, 512])
     ap.add_argument("--metrics", default='["flicker"]', help="JSON list of metric specs for the memory figure")
     args = ap.parse_args()

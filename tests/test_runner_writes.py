@@ -203,3 +203,25 @@ def test_sigkill_while_the_writer_thread_writes_then_resume(tmp_path):
     for path, sha in store.query("SELECT path, sha256 FROM samples").values:
         assert hashlib.sha256((results / path).read_bytes()).hexdigest() == sha
     assert not list(results.rglob("*.tmp")), "stray temporary files"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux-only")
+def test_writer_thread_runs_at_lower_cpu_priority_than_generation(tmp_path, monkeypatch):
+    """The writer yields the CPU to generation (its nice value is raised), the main thread keeps its own."""
+    seen = {}
+    store_files = Runner._store_files
+
+    def spy(self, items, written):
+        import threading
+
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["thread"] = threading.current_thread().name
+        return store_files(self, items, written)
+
+    monkeypatch.setattr(Runner, "_store_files", spy)
+    main_before = os.getpriority(os.PRIO_PROCESS, 0)
+    _, summary = run(tmp_path, prompts=PROMPTS[:1])
+    assert summary.ok == 2
+    assert seen["thread"] == "vdmbench-writer"
+    assert seen["nice"] == max(main_before, runner_module._WRITER_NICE) > 0
+    assert os.getpriority(os.PRIO_PROCESS, 0) == main_before

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -697,6 +698,7 @@ class _SampleWriter:
         p.clear()
 
     def _loop(self) -> None:
+        _yield_cpu_to_generation()
         while True:
             try:
                 job = self.queue.get(timeout=self.pending.wait(self.flush_seconds))
@@ -718,6 +720,24 @@ class _SampleWriter:
                 self._flush()
             except BaseException as e:
                 self.error = e
+
+
+_WRITER_NICE = 10  # a writer's slice of a busy CPU: ~1/10 of an equal thread's (Linux CFS weights)
+
+
+def _yield_cpu_to_generation() -> None:
+    """Lower the calling thread's CPU priority (Linux: nice is per thread; the encoder threads it
+    starts inherit it). Where generation runs on the CPU, torch's threads fill every core and a
+    writer at equal priority steals whole time slices from them; a lower-priority writer uses the
+    idle moments instead and catches up while the main thread waits for it (the queue is bounded).
+    Elsewhere, or where not permitted, nothing changes."""
+    if sys.platform != "linux":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), _WRITER_NICE))
+    except (OSError, AttributeError):
+        pass
 
 
 def _sync_to_disk(files: Sequence[Path]) -> None:

@@ -136,3 +136,10 @@ def test_compare_works_without_the_gate_statistics(monkeypatch):
     base = rng.normal(0, 1, 20)
     d = compare.paired_delta(base, base + 1.0 + rng.normal(0, 0.1, 20))
     assert d.p_value < 0.01 and d.ci_low > 0.8
+
+
+def test_drilldown_shows_an_adapters_notes_as_rows():
+    from vdmbench.dashboard.pages.drilldown import _notes
+
+    assert _notes('{"unknown_words": ["crimson", "blob"], "filter": "ok"}') == {"unknown words": "crimson, blob", "filter": "ok"}
+    assert _notes(None) == {} and _notes(float("nan")) == {} and _notes("not json") == {} and _notes("[1]") == {}

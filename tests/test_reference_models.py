@@ -175,3 +175,27 @@ def test_tiny_training_lowers_loss_and_resumes_exactly(tmp_path):
     assert all(torch.equal(d[k], e[k].float()) for k in e)
     other = ["--out", str(tmp_path / "e"), "--steps", "0", "--init", str(init), *args, "--text-dim", "8"]
     assert train.main(other) == 2  # weights of another shape: a clear refusal
+
+
+def test_unknown_words_are_stored_with_each_sample_and_survive_the_cache(tiny_weights, tmp_path):
+    """Which prompt words the model read as <unk> is data: samples.notes (and the cached clip's)."""
+    from vdmbench.runner import RunOptions, Runner
+    from vdmbench.store import Store
+    from vdmbench.suites import parse_suite
+
+    suite = parse_suite({"name": "unk", "num_frames": 4, "height": 16, "width": 16, "fps": 8, "steps": 2,
+                         "seeds": [0], "metrics": ["flicker"],
+                         "prompts": [{"id": "known", "text": "a red circle moving left"},
+                                     {"id": "odd", "text": "a crimson blob moving left"}]})
+    model = {"name": "tiny", "adapter": "reference", "params": {"weights": str(tiny_weights)}}
+    options = RunOptions(results_dir=tmp_path, progress=False, workers=0)
+    with pytest.warns(UserWarning, match="crimson, blob"):
+        first = Runner(suite, model, options).run()
+    second = Runner(suite, model, RunOptions(results_dir=tmp_path, progress=False, workers=0, resume=False)).run()
+    assert (first.generated, second.cached) == (2, 2)
+    rows = Store(options.db_path).query(
+        "SELECT run_id, prompt_id, coalesce(notes::VARCHAR, '') AS notes FROM samples ORDER BY run_id, prompt_id")
+    for run in (first.run_id, second.run_id):
+        notes = dict(zip(rows[rows.run_id == run].prompt_id, rows[rows.run_id == run].notes))
+        assert notes["known"] == ""
+        assert json.loads(notes["odd"]) == {"unknown_words": ["crimson", "blob"]}

@@ -1,3 +1,5 @@
+import json
+
 import duckdb
 import pytest
 
@@ -199,3 +201,25 @@ def test_threads_and_a_forked_child_use_the_store(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert status == 0
     assert store.query("SELECT sample_id FROM samples").sample_id.tolist() == ["c-s0"]
+
+
+def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
+    """A database written before samples/generations had `notes` opens, gains the columns, keeps rows."""
+    from vdmbench.store import _MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER)")
+    for stmt in _MIGRATIONS[0] + _MIGRATIONS[1]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_version VALUES (2)")
+    con.execute("INSERT INTO generations VALUES ('k', 'v.mp4', ?, 1.0, now())", ["0" * 64])
+    con.close()
+    store = Store(path)
+    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.lookup_generations(["k"])["k"] == {"path": "v.mp4", "sha256": "0" * 64, "gen_seconds": 1.0, "notes": None}
+    _run(store)
+    store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok", notes={"unknown_words": ["x"]})], {},
+                         [("k2", "w.mp4", "1" * 64, 2.0, {"unknown_words": ["x"]})])
+    assert json.loads(store.query("SELECT notes FROM samples").notes[0]) == {"unknown_words": ["x"]}
+    assert store.lookup_generations(["k2"])["k2"]["notes"] == {"unknown_words": ["x"]}

@@ -380,9 +380,9 @@ class Runner:
                     if self.background_writes:
                         # The writer encodes it while the adapter runs again: it must own the frames
                         # (a backend may reuse its output buffer). Cheap next to a generation.
-                        video = Video(video.frames.clone(), video.fps)
+                        video = Video(video.frames.clone(), video.fps, dict(video.notes))
                     videos[p.sample_id] = video
-                    info[p.sample_id] = {"gen_seconds": per_clip}
+                    info[p.sample_id] = {"gen_seconds": per_clip, "notes": video.notes or None}
                     fresh.add(p.sample_id)
                 except Exception as e:
                     errors[p.sample_id] = _error_text(e)
@@ -405,7 +405,8 @@ class Runner:
                     path = write_video(it.video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
                     written.append(path)
                     info.update(path=path, sha256=sha256_file(path))
-                    generations.append((p.cache_key, self._relative(path), info["sha256"], info["gen_seconds"]))
+                    generations.append((p.cache_key, self._relative(path), info["sha256"], info["gen_seconds"],
+                                        info.get("notes")))
                 except Exception as e:
                     error, stored = _error_text(e), False
             if stored and self.options.preview:
@@ -423,7 +424,7 @@ class Runner:
                 path=self._relative(info["path"]) if info.get("path") else None, sha256=info.get("sha256"),
                 gen_seconds=info.get("gen_seconds"), error=error, cache_key=p.cache_key,
                 preview_path=self._relative(info["preview"]) if info.get("preview") and ok else None,
-                tags=p.prompt.tags,
+                tags=p.prompt.tags, notes=info.get("notes"),
             ))
             if ok:
                 values[p.sample_id] = it.values
@@ -565,7 +566,7 @@ class _PendingWrites:
     def clear(self) -> None:
         self.records: list[SampleRecord] = []
         self.metrics: dict[str, dict[str, float]] = {}
-        self.generations: list[tuple[str, str, str, float]] = []
+        self.generations: list[tuple] = []  # (cache_key, path, sha256, gen_seconds, notes)
         self.written: list[Path] = []  # files to sync to disk before the rows are committed
         self.since = time.monotonic()
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from vdmbench.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates from version i to i+1; append, never edit, so old files upgrade in order.
 _MIGRATIONS: list[list[str]] = [
@@ -65,6 +65,12 @@ _MIGRATIONS: list[list[str]] = [
             model_b VARCHAR NOT NULL, winner VARCHAR NOT NULL, voter VARCHAR,
             created_at TIMESTAMP)""",
     ],
+    [
+        # What an adapter says about one clip beside the frames (e.g. the reference models' prompt
+        # words read as <unk>), kept with the cached clip too so a cache hit carries it.
+        "ALTER TABLE samples ADD COLUMN notes JSON",
+        "ALTER TABLE generations ADD COLUMN notes JSON",
+    ],
 ]
 
 
@@ -83,6 +89,7 @@ class SampleRecord:
     cache_key: str | None = None
     preview_path: str | None = None
     tags: tuple[str, ...] = ()
+    notes: dict[str, Any] | None = None  # the adapter's notes on this clip (Video.notes)
 
 
 def _insert_rows(con: duckdb.DuckDBPyConnection, head: str, row: str, rows: Sequence[Sequence[Any]],
@@ -92,6 +99,10 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, head: str, row: str, rows: Sequ
     for i in range(0, len(rows), per_statement):
         part = rows[i:i + per_statement]
         con.execute(f"{head} {', '.join([row] * len(part))}", [v for r in part for v in r])
+
+
+def _notes_json(notes: dict[str, Any] | None) -> str | None:
+    return json.dumps(notes, sort_keys=True, default=str) if notes else None
 
 
 def _is_lock_error(e: Exception) -> bool:
@@ -370,23 +381,24 @@ class Store:
         run_id: str,
         samples: Sequence[SampleRecord],
         metrics: dict[str, dict[str, float]],
-        generations: Sequence[tuple[str, str, str, float]] = (),
+        generations: Sequence[tuple] = (),
     ) -> None:
         """Write samples, their metric values and the cache entries of newly generated clips
-        (cache_key, path, sha256, gen_seconds) in one transaction: all or nothing, one connection.
+        (cache_key, path, sha256, gen_seconds[, notes]) in one transaction: all or nothing, one connection.
 
         Rows go in as multi-row INSERTs: one statement per ~hundred rows instead of one per row
         (DuckDB spends ~3 ms on each INSERT OR REPLACE statement, a few rows cost about the same)."""
-        gens = {g[0]: list(g) for g in generations}  # a repeated key: the last one wins, as before
+        gens = {g[0]: [*g[:4], _notes_json(g[4] if len(g) > 4 else None)]
+                for g in generations}  # a repeated key: the last one wins, as before
         rows = {s.sample_id: [run_id, s.sample_id, s.prompt_id, s.prompt, s.seed, s.task, s.path, s.sha256,
                               s.gen_seconds, s.status, s.error, s.cache_key, s.preview_path,
-                              json.dumps(list(s.tags))] for s in samples}
+                              json.dumps(list(s.tags)), _notes_json(s.notes)] for s in samples}
         values = {(sample_id, metric): [run_id, sample_id, metric, float(value)]
                   for sample_id, per_sample in metrics.items() for metric, value in per_sample.items()}
         with self.transaction() as con:
-            _insert_rows(con, "INSERT OR REPLACE INTO generations VALUES", "(?, ?, ?, ?, now())", list(gens.values()))
+            _insert_rows(con, "INSERT OR REPLACE INTO generations VALUES", "(?, ?, ?, ?, now(), ?)", list(gens.values()))
             _insert_rows(con, "INSERT OR REPLACE INTO samples VALUES",
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())", list(rows.values()))
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)", list(rows.values()))
             _insert_rows(con, "INSERT OR REPLACE INTO sample_metrics VALUES", "(?, ?, ?, ?)", list(values.values()))
 
     def lookup_generations(self, cache_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -400,10 +412,11 @@ class Store:
         if not cache_keys:
             return {}
         rows = con.execute(
-            "SELECT cache_key, path, sha256, gen_seconds FROM generations WHERE list_contains(?, cache_key)",
+            "SELECT cache_key, path, sha256, gen_seconds, notes FROM generations WHERE list_contains(?, cache_key)",
             [list(cache_keys)],
         ).fetchall()
-        return {r[0]: {"path": r[1], "sha256": r[2], "gen_seconds": r[3]} for r in rows}
+        return {r[0]: {"path": r[1], "sha256": r[2], "gen_seconds": r[3], "notes": json.loads(r[4]) if r[4] else None}
+                for r in rows}
 
     def record_run_metrics(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
         with self.transaction() as con:

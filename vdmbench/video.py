@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,10 +28,12 @@ DEFAULT_MAX_FRAMES = 10_000
 
 @dataclass(frozen=True)
 class Video:
-    """A clip: uint8 RGB frames [T, H, W, 3] and its frame rate."""
+    """A clip: uint8 RGB frames [T, H, W, 3] and its frame rate; `notes`, what the adapter has to
+    say about this clip beside the frames (JSON-able, stored with the sample)."""
 
     frames: torch.Tensor
     fps: float
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         f = self.frames
@@ -48,6 +50,8 @@ class Video:
             raise VideoError(f"Video.frames is empty: shape {list(f.shape)}")
         if not (self.fps > 0 and np.isfinite(self.fps)):
             raise VideoError(f"Video.fps must be a positive number, got {self.fps!r}")
+        if not isinstance(self.notes, dict):
+            raise VideoError(f"Video.notes must be a dict (JSON-able, stored with the sample), got {type(self.notes).__name__}")
 
     @property
     def num_frames(self) -> int:

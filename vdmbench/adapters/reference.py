@@ -169,7 +169,9 @@ class ReferenceAdapter:
         if unknown[0]:
             warnings.warn(f"{self.name}: words outside the model's vocabulary were read as <unk>: "
                           f"{', '.join(unknown[0])} (prompt {r.prompt!r})", stacklevel=2)
-        return Video(to_pixels(x.cpu())[0], float(r.fps or self.fps))
+        # Stored with the sample (samples.notes), so which prompts the model could not read is data.
+        notes = {"unknown_words": list(unknown[0])} if unknown[0] else {}
+        return Video(to_pixels(x.cpu())[0], float(r.fps or self.fps), notes)
 
     def _conditioning(self, r: GenerationRequest, shape):
         """known frames [1,3,T,H,W] + mask [1,T] for i2v/prediction/interpolation; init for editing."""

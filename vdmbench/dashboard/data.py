@@ -160,7 +160,7 @@ def tags(store: Store, suite: str, version: int | None) -> list[str]:
 def samples(store: Store, run_id: str) -> pd.DataFrame:
     return store.query(
         """SELECT sample_id, prompt_id, prompt, seed, task, status, error, gen_seconds, path,
-                  preview_path, tags FROM samples WHERE run_id = ? ORDER BY sample_id""",
+                  preview_path, tags, notes FROM samples WHERE run_id = ? ORDER BY sample_id""",
         [run_id],
     )
 

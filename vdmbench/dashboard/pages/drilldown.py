@@ -35,6 +35,7 @@ def render(ctx: Context) -> None:
         facts = {"prompt id": s.prompt_id, "seed": int(s.seed), "task": s.task, "status": s.status,
                  "generation time": f"{fmt(s.gen_seconds, 3)} s" if pd.notna(s.gen_seconds) else "–",
                  "tags": ", ".join(_tags(s.tags)) or "–", "file": s.path or "–"}
+        facts.update(_notes(s.notes))  # what the adapter said about this clip (e.g. unknown words)
         st.table(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}).set_index(""))
         if s.status != "ok":
             st.error(f"failed: {s.error or 'no error recorded'}")
@@ -54,3 +55,16 @@ def _tags(raw: object) -> list[str]:
         except json.JSONDecodeError:
             return []
     return []
+
+
+def _notes(raw: object) -> dict[str, str]:
+    """samples.notes as table rows: {"unknown_words": ["x", "y"]} -> {"unknown words": "x, y"}."""
+    if not isinstance(raw, str):
+        return {}
+    try:
+        notes = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(notes, dict):
+        return {}
+    return {str(k).replace("_", " "): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in notes.items()}

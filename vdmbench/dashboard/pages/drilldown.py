@@ -48,23 +48,24 @@ def render(ctx: Context) -> None:
         show_video(ctx.db_path, s.preview_path, s.path, "drilldown")
 
 
+def _json_column(raw: object) -> object:
+    """A JSON column's value as read through pandas (a string, or NaN/None for NULL); None if unreadable."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+
+
 def _tags(raw: object) -> list[str]:
-    if isinstance(raw, str):
-        try:
-            return [str(t) for t in json.loads(raw)]
-        except json.JSONDecodeError:
-            return []
-    return []
+    tags = _json_column(raw)
+    return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 def _notes(raw: object) -> dict[str, str]:
     """samples.notes as table rows: {"unknown_words": ["x", "y"]} -> {"unknown words": "x, y"}."""
-    if not isinstance(raw, str):
-        return {}
-    try:
-        notes = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
+    notes = _json_column(raw)
     if not isinstance(notes, dict):
         return {}
     return {str(k).replace("_", " "): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in notes.items()}

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from vdmbench.adapters import validate_adapter_config
 from vdmbench.errors import VdmbenchError
+from vdmbench.failures import failure_budget_exceeded, parse_max_failed
 from vdmbench.report import print_plan, print_run_summary
-from vdmbench.runner import RunOptions, Runner, parse_shard
+from vdmbench.runner import RunOptions, Runner, RunSummary, parse_shard
 from vdmbench.suites import parse_suite
 
 
@@ -33,8 +35,28 @@ def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
         timeout=float(cfg.timeout) if cfg.timeout else None,
         flush_seconds=float(cfg.flush_seconds),
         background_writes=bool(cfg.get("background_writes", True)),
+        threads=None if str(cfg.get("threads", "auto")) == "auto" else cfg.threads,
+        max_failed=parse_max_failed(cfg.get("max_failed")),
+        retry_failed=bool(cfg.get("retry_failed", False)),
         overrides=overrides,
     )
+
+
+class RunFailed(CompactHydraException):
+    """A multirun job whose samples failed: Hydra finishes the other jobs, then prints this one line
+    and exits 1 (a single run exits at once)."""
+
+
+def failure_message(runner: Runner, summary: RunSummary) -> str | None:
+    """Why this run must exit non-zero, or None: no sample succeeded, or more failed than `max_failed`."""
+    total = summary.ok + summary.failed
+    if summary.ok == 0:
+        return (f"run {summary.run_id}: no sample succeeded ({summary.failed} failed; errors above); "
+                "fix the cause and run the same command again to retry them")
+    if failure_budget_exceeded(summary.failed, total, runner.options.max_failed):
+        return (f"run {summary.run_id}: {summary.failed} of {total} samples failed, more than "
+                f"max_failed={runner.options.max_failed}")
+    return None
 
 
 def runner_from_config(cfg: DictConfig, overrides: list[str]) -> Runner:
@@ -60,3 +82,12 @@ def hydra_run(cfg: DictConfig) -> None:
     except VdmbenchError as e:
         print(f"vdmbench: error: {e}", file=sys.stderr)
         raise SystemExit(e.exit_code) from None
+    message = failure_message(runner, summary)
+    if message is None:
+        return
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise RunFailed(f"vdmbench: error: {message}")
+    print(f"vdmbench: error: {message}", file=sys.stderr)
+    raise SystemExit(1)

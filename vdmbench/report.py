@@ -81,20 +81,21 @@ def print_leaderboard(store: Store, suite: str | None = None, console: Console |
     return len(df)
 
 
+SHOWN_FAILURES = 10  # a summary lists this many failed samples, then "and K more"
+
+
 def print_run_summary(runner: "Runner", summary: "RunSummary", console: Console | None = None) -> None:
     console = console or make_console()
-    verb = "resumed" if summary.resumed else "finished"
+    verb = "resumed" if summary.resumed else "finished" if summary.status == "finished" else "failed"
     console.print(
         f"run {summary.run_id} {verb}: {summary.ok} samples ok, {summary.failed} failed "
-        f"({summary.generated} generated, {summary.cached} from cache) -> {summary.db}"
+        f"({summary.generated} generated, {summary.cached} from cache; {summary.threads} CPU threads) -> {summary.db}"
     )
-    if summary.failed:
-        failed = runner.store.query(
-            "SELECT sample_id, error FROM samples WHERE run_id = ? AND status = 'failed' ORDER BY sample_id LIMIT 5",
-            [summary.run_id],
-        )
-        for r in failed.itertuples():
-            console.print(f"  failed {r.sample_id}: {r.error}", markup=False)
+    failed = runner.store.failed_samples(summary.run_id) if summary.failed else []
+    for sample_id, error in failed[:SHOWN_FAILURES]:
+        console.print(f"  failed {sample_id}: {error}", markup=False)
+    if len(failed) > SHOWN_FAILURES:
+        console.print(f"  ... and {len(failed) - SHOWN_FAILURES} more (`vdmbench export {summary.run_id}` has every error)")
     print_leaderboard(runner.store, runner.suite.name, console)
 
 

@@ -27,8 +27,12 @@ def reproduce(store: Store, run_id: str, out_dir: Path, progress: bool = True) -
     if run.get("shard"):
         i, n = run["shard"].split("/")
         shard = (int(i), int(n))
+    # The thread count changes low bits of conv outputs: replay the original's (older runs
+    # recorded only torch's count at the time, `torch_threads`).
+    threads = run["env"].get("threads") or run["env"].get("torch_threads")
     runner = Runner(suite, run["adapter_config"], RunOptions(
         results_dir=out_dir, device=device, use_cache=False, resume=False, shard=shard, progress=progress,
+        threads=int(threads) if threads else None,
     ))
     summary = runner.run()
     new = runner.store
@@ -60,7 +64,7 @@ def reproduce(store: Store, run_id: str, out_dir: Path, progress: bool = True) -
         if env_now["packages"].get(k) != v
     }
     return {"run_id": run_id, "reproduction": summary.run_id, "db": str(new.path), "differences": diffs,
-            "package_differences": env_diff}
+            "package_differences": env_diff, "threads": runner.threads}
 
 
 def _same(a, b) -> bool:
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(args.db).resolve().parent / "reproduce" / run_id
     report = reproduce(store, run_id, out)
     console = make_console()
-    console.print(f"reproduced run {run_id} as {report['reproduction']} in {report['db']}")
+    console.print(f"reproduced run {run_id} as {report['reproduction']} in {report['db']} "
+                  f"({report['threads']} CPU threads, as the original)")
     for k, (old, new) in report["package_differences"].items():
         console.print(f"  package {k}: {old} -> {new}")
     if report["differences"]:

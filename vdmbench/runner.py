@@ -36,6 +36,7 @@ from vdmbench.naming import safe_filename
 from vdmbench.stats import clustered_bootstrap_mean
 from vdmbench.store import SampleRecord, Store
 from vdmbench.suites import Prompt, Suite
+from vdmbench.threads import resolve_threads, torch_threads
 from vdmbench.video import Video, read_video, write_preview, write_video
 
 CACHE_FORMAT = 1  # bump when the meaning of a cached file changes
@@ -67,6 +68,15 @@ class RunOptions:
     # a GPU or a server (benchmarks/bench_runner.py overhead --variants background serial).
     background_writes: bool = True
     timeout: float | None = None  # seconds per request before a hung backend call is abandoned
+    # torch intra-op threads while the run works: None = auto (every usable core but one; see
+    # vdmbench/threads.py). Recorded in runs.env and replayed by `vdmbench reproduce`.
+    threads: int | None = None
+    # More failed samples than this (a count, or a fraction of the samples) and `vdmbench run`
+    # exits 1; a run in which no sample succeeded always does (see vdmbench/failures.py).
+    max_failed: int | float | None = None
+    # On resume, generate the failed samples of the run again (a run where every sample failed
+    # is always retried: its failures were the environment's, e.g. a missing package).
+    retry_failed: bool = False
     overrides: list[str] = field(default_factory=list)  # recorded in the manifest
 
     @property
@@ -95,6 +105,8 @@ class RunSummary:
     cached: int
     metrics: list[dict[str, Any]]
     resumed: bool
+    status: str = "finished"  # "failed" when no sample succeeded
+    threads: int = 1
 
 
 def resolve_device(device: str) -> str:
@@ -186,6 +198,7 @@ class Runner:
         self.adapter_config = adapter_config
         self.options = options
         self.device = resolve_device(options.device)
+        self.threads = resolve_threads(options.threads)
         self._adapter = adapter
         self._run_lock = None
         # Seconds spent per stage of the last run(), for benchmarks/bench_runner.py: setup, generate,
@@ -270,7 +283,7 @@ class Runner:
             "adapter_config": redact_config(self.adapter_config), "config_hash": self.config_hash(),
             "status": "running", "started_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "git_sha": git_sha(),
-            "env": environment(self.device, overrides=self.options.overrides),
+            "env": {**environment(self.device, overrides=self.options.overrides), "threads": self.threads},
             "shard": shard, "suite_config": self.suite.to_dict(),
         }
         self.store.create_run(record)
@@ -282,7 +295,7 @@ class Runner:
 
     def run(self) -> RunSummary:
         self.timings = {}
-        with self._timed("total"):
+        with self._timed("total"), torch_threads(self.threads):
             return self._run()
 
     def _run(self) -> RunSummary:
@@ -293,7 +306,7 @@ class Runner:
         # ~15 ms, more than the harness may spend per clip (benchmarks/bench_runner.py overhead).
         with self.store.session():
             run_id, resumed = self.start_or_resume()
-            done = self.store.done_sample_ids(run_id)
+            done = self.store.done_sample_ids(run_id, include_failed=not self._retry_failed(run_id))
             todo = [p for p in planned if p.sample_id not in done]
             hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.use_cache else {}
         _remove_stale_temporaries(self.video_dir)
@@ -319,7 +332,8 @@ class Runner:
             writer.close()
             bar.close()
             with self._timed("finish"):
-                set_level = self._set_level_metrics(run_id, [m for m in metrics if not m.per_sample])
+                any_ok = self.store.count_ok(run_id) > 0  # set metrics need clips; none: nothing to score
+                set_level = self._set_level_metrics(run_id, [m for m in metrics if not m.per_sample]) if any_ok else []
                 with self.store.session():  # read the values, record the statistics, finish: one connection
                     rows = self._per_sample_metrics(run_id, metrics) + set_level
                     ok, failed = self.store.finish_run(run_id, rows)
@@ -330,7 +344,13 @@ class Runner:
             if self._run_lock is not None:
                 self._run_lock.close()
                 self._run_lock = None
-        return RunSummary(run_id, self.options.db_path, ok, failed, generated, cached, rows, resumed)
+        return RunSummary(run_id, self.options.db_path, ok, failed, generated, cached, rows, resumed,
+                          status="finished" if ok else "failed", threads=self.threads)
+
+    def _retry_failed(self, run_id: str) -> bool:
+        if self.options.retry_failed:
+            return True
+        return self.store.run_status(run_id) == "failed"
 
     def _chunk_size(self, todo: Sequence[PlannedSample], hits: dict[str, Any]) -> int:
         """Samples per generate() call: the adapter's batch size, so every finished batch is

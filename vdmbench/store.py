@@ -371,10 +371,29 @@ class Store:
         return row
 
     # -- samples -----------------------------------------------------------------------------
-    def done_sample_ids(self, run_id: str) -> set[str]:
+    def done_sample_ids(self, run_id: str, *, include_failed: bool = True) -> set[str]:
+        """Samples of the run that resume skips: all recorded ones, or only the ok ones."""
         with self.connect() as con:
-            rows = con.execute("SELECT sample_id FROM samples WHERE run_id = ?", [run_id]).fetchall()
+            rows = con.execute("SELECT sample_id FROM samples WHERE run_id = ? AND (? OR status = 'ok')",
+                               [run_id, include_failed]).fetchall()
         return {r[0] for r in rows}
+
+    def count_ok(self, run_id: str) -> int:
+        with self.connect() as con:
+            (n,) = con.execute("SELECT count(*) FROM samples WHERE run_id = ? AND status = 'ok'", [run_id]).fetchone()
+        return int(n)
+
+    def run_status(self, run_id: str) -> str | None:
+        with self.connect() as con:
+            row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        return row[0] if row else None
+
+    def failed_samples(self, run_id: str) -> list[tuple[str, str]]:
+        """(sample_id, error) of the run's failed samples, in sample order."""
+        with self.connect() as con:
+            rows = con.execute("SELECT sample_id, error FROM samples WHERE run_id = ? AND status = 'failed' "
+                               "ORDER BY sample_id", [run_id]).fetchall()
+        return [(r[0], r[1] or "") for r in rows]
 
     def record_samples(
         self,
@@ -423,14 +442,16 @@ class Store:
             self._insert_run_metrics(con, run_id, rows)
 
     def finish_run(self, run_id: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-        """Record the run metrics and mark the run finished in one transaction (a run is never
-        'finished' without its metrics); returns the run's (ok, failed) sample counts."""
+        """Record the run metrics and mark the run done in one transaction (a run is never
+        'finished' without its metrics): 'finished' when at least one sample succeeded, else
+        'failed' (never on the leaderboard; the next run of it retries). Returns (ok, failed)."""
         with self.transaction() as con:
-            self._insert_run_metrics(con, run_id, rows)
-            con.execute("UPDATE runs SET status = 'finished', finished_at = now() WHERE run_id = ?", [run_id])
             ok, failed = con.execute(
                 """SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'failed')
                    FROM samples WHERE run_id = ?""", [run_id]).fetchone()
+            self._insert_run_metrics(con, run_id, rows)
+            con.execute("UPDATE runs SET status = ?, finished_at = now() WHERE run_id = ?",
+                        ["finished" if ok else "failed", run_id])
         return int(ok), int(failed)
 
     @staticmethod

@@ -7,10 +7,12 @@ the other commands are plain argparse. Errors print one line and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from vdmbench.errors import ConfigError, VdmbenchError
 
@@ -65,18 +67,30 @@ def _search_dirs(argv: list[str]) -> list[Path]:
     return dirs
 
 
+def config_files(group: str, extra: list[Path]) -> dict[str, Path]:
+    """name -> YAML file of a config group (`suites` or `adapters`), resolved the way Hydra does:
+    the user's folders first, in the order given, then the shipped configs."""
+    from vdmbench.resources import config_root
+
+    found: dict[str, Path] = {}
+    for root in [*extra, config_root()]:
+        for path in sorted((root / group).glob("*.yaml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+_GROUPS = {"suite": "suites", "model": "adapters"}
+
+
 def translate_run_args(argv: list[str]) -> list[str]:
     """Map the user-facing `suite=`/`model=` onto the Hydra default-list entries, validate the
-    names early (one-line errors), and merge the user's search path with the shipped configs."""
-    from vdmbench.adapters import list_adapter_configs
+    names and the files they pick early (one-line errors that name the file), and merge the
+    user's search path with the shipped configs."""
     from vdmbench.resources import config_root
-    from vdmbench.suites import list_suites
 
     extra = _search_dirs(argv)
-    known = {"suite": set(list_suites()), "model": set(list_adapter_configs())}
-    for d in extra:
-        known["suite"] |= {p.stem for p in (d / "suites").glob("*.yaml")}
-        known["model"] |= {p.stem for p in (d / "adapters").glob("*.yaml")}
+    known = {key: config_files(group, extra) for key, group in _GROUPS.items()}
+    chosen = dict(_default_choices())
     out: list[str] = []
     flags: list[str] = []  # Hydra's own options must precede the overrides
     args = iter(argv)
@@ -90,16 +104,21 @@ def translate_run_args(argv: list[str]) -> list[str]:
             out.append("dry_run=true")
         elif arg.startswith("hydra.searchpath="):
             continue
-        elif sep and key in ("suite", "model"):
+        elif sep and key in _GROUPS:
             for name in value.split(","):
                 if name not in known[key] and not _sweep_syntax(name):
                     raise ConfigError(
                         f"unknown {key} {name!r}; known: {', '.join(sorted(known[key]))} "
                         f"(`vdmbench list {key}s`; own files need hydra.searchpath=[file://DIR])"
                     )
-            out.append(f"{'suites' if key == 'suite' else 'adapters'}@{key}={value}")
+            chosen[key] = value
+            out.append(f"{_GROUPS[key]}@{key}={value}")
         else:
             out.append(arg)
+    for key, value in chosen.items():
+        for name in value.split(","):
+            if name in known[key]:
+                check_config_file(key, known[key][name], overridden=_overrides_group(out, key))
     paths = ",".join(f"file://{d.resolve()}" for d in [*extra, config_root()])
     out.append(f"hydra.searchpath=[{paths}]")
     return flags + out
@@ -109,6 +128,111 @@ def _sweep_syntax(value: str) -> bool:
     return any(c in value for c in "()[]*$")
 
 
+def _default_choices() -> dict[str, str]:
+    """The suite and model `vdmbench run` uses when none is given (conf/run.yaml's defaults)."""
+    import yaml
+
+    try:
+        defaults = yaml.safe_load((Path(__file__).parent / "conf" / "run.yaml").read_text())["defaults"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return {}
+    out = {}
+    for entry in defaults:
+        if isinstance(entry, dict):
+            for k, v in entry.items():
+                group, _, key = str(k).partition("@")
+                if _GROUPS.get(key) == group and isinstance(v, str):
+                    out[key] = v
+    return out
+
+
+def _overrides_group(overrides: list[str], key: str) -> bool:
+    """Whether the command line changes fields of the suite/model (suite.seeds=..., +model.x=...)."""
+    return any(o.lstrip("+~").startswith(f"{key}.") for o in overrides)
+
+
+def _hydra_file_content(path: Path) -> Any:
+    """A config file read the way Hydra reads it (OmegaConf's YAML loader: `1e-3` is a float,
+    duplicate keys are refused), without resolving interpolations."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from vdmbench.suites import yaml_error_message
+
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except yaml.YAMLError as e:
+        raise ConfigError(yaml_error_message(path, e)) from e
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{path}: {_one_line(e)}; fix the file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the file ({e})") from e
+
+
+def check_config_file(key: str, path: Path, *, overridden: bool = False) -> None:
+    """Fail early, naming the file, on a suite/model file that is not valid YAML or not a valid
+    suite/model. The content is checked as it is on disk, so it is skipped where Hydra would
+    change it before use (command-line overrides of that group, interpolations, a defaults list,
+    a @package directive): a file that is valid after composition is never refused here; the
+    composed config is validated again anyway."""
+    from vdmbench.adapters import validate_adapter_config
+    from vdmbench.suites import parse_suite
+
+    data = _hydra_file_content(path)
+    if overridden or "@package" in path.read_text(encoding="utf-8", errors="replace"):
+        return
+    if isinstance(data, dict) and ("defaults" in data or "${" in repr(data)):
+        return
+    if key == "suite":
+        parse_suite(data, source=str(path))
+    else:
+        validate_adapter_config(data, str(path))
+
+
+def _one_line(error: BaseException) -> str:
+    """A Hydra/OmegaConf/yaml error's text as one line (theirs span several: the message, a hint,
+    then `full_key:`/`object_type=` details)."""
+    import yaml
+
+    from vdmbench.suites import yaml_error_message
+
+    if isinstance(error, yaml.YAMLError):
+        mark = getattr(error, "problem_mark", None)
+        return yaml_error_message(mark.name if mark is not None else "config", error)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    text = " ".join(lines) or type(error).__name__
+    cause = error.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
+        text += f" ({_one_line(cause)})"
+    return text
+
+
+def check_results_dir(argv: list[str]) -> None:
+    """Create results_dir and make sure files can be written there, before Hydra creates its own
+    output folder in it (which fails with a long traceback)."""
+    import tempfile
+
+    values = [a.partition("=")[2] for a in argv if a.lstrip("+").startswith("results_dir=")]
+    value = values[-1] if values else "results"
+    if "${" in value or "," in value:  # an interpolation or a sweep: Hydra decides
+        return
+    folder = Path(value).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vdmbench-write-check-"):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(
+            f"results_dir {value} is not writable ({reason}); choose another with results_dir=DIR"
+        ) from e
+
+
+_INFO_FLAGS = {"--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion", "-sc"}
+
+
 def cmd_run(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(RUN_HELP)
@@ -116,21 +240,73 @@ def cmd_run(argv: list[str]) -> int:
     from vdmbench.hydra_app import hydra_run
 
     overrides = translate_run_args(argv)
+    if not _INFO_FLAGS & set(argv):  # those only print; they create no folder
+        check_results_dir(overrides)
     saved = sys.argv
     sys.argv = ["vdmbench run", *overrides]
     try:
-        hydra_run()
+        with _hydra_errors_raised():
+            hydra_run()
     finally:
         sys.argv = saved
     return 0
 
 
+@contextlib.contextmanager
+def _hydra_errors_raised() -> Iterator[None]:
+    """Turn Hydra's composition errors into one-line ConfigErrors. Hydra prints errors itself
+    (often a long traceback) and exits 1; HYDRA_FULL_ERROR=1 makes it raise them to us instead.
+    A user who set HYDRA_FULL_ERROR wants the full traceback and gets it."""
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        yield
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError) as e:
+        raise ConfigError(_one_line(e)) from e
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _pipe_aware(console: Any) -> Any:
+    """rich exits 1 on its own when the reader of stdout goes away; raise instead, so that main()
+    treats a closed pipe the same way for every command (exit 141, nothing on stderr)."""
+    def on_broken_pipe() -> None:
+        raise BrokenPipeError
+
+    console.on_broken_pipe = on_broken_pipe
+    return console
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    from vdmbench.report import print_leaderboard
+    from vdmbench.report import make_console, print_leaderboard
     from vdmbench.store import Store
 
-    print_leaderboard(Store(args.db, read_only=True), args.suite)
+    print_leaderboard(Store(args.db, read_only=True), args.suite, _pipe_aware(make_console()))
     return 0
+
+
+def _list_dirs(searchpath: list[Path]) -> list[Path]:
+    """The folders given to `vdmbench list` (--searchpath DIR or hydra.searchpath=[file://DIR])."""
+    for d in searchpath:
+        if not d.is_dir():
+            raise ConfigError(f"search path {d} is not a folder; give a folder that holds suites/ or adapters/")
+    return list(searchpath)
+
+
+def _config_rows(table: Any, files: dict[str, Path], dirs: list[Path]) -> Iterator[tuple[str, Path, tuple[str, ...]]]:
+    """(name, file, extra cells): with user folders on the search path, a last column says where
+    each config comes from (a user's file shadows a shipped one of the same name, as in `run`)."""
+    if dirs:
+        table.add_column("from")
+    for name, path in files.items():
+        own = next((d for d in dirs if path.is_relative_to(d)), None)
+        yield name, path, ((str(own) if own else "shipped"),) if dirs else ()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -138,33 +314,34 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from vdmbench.report import make_console
 
-    console = make_console()
+    console = _pipe_aware(make_console())
+    dirs = _list_dirs(args.searchpath)
     if args.what == "suites":
-        from vdmbench.suites import list_suites, load_suite
+        from vdmbench.suites import load_suite
 
         table = Table("suite", "version", "task", "samples", "frames", "size", "metrics", title="suites")
-        for name, path in list_suites().items():
+        for name, path, source in _config_rows(table, config_files("suites", dirs), dirs):
             try:
                 s = load_suite(path)
             except VdmbenchError as e:
-                table.add_row(name, "-", "-", "-", "-", "-", f"[red]invalid: {e}[/red]")
+                table.add_row(name, "-", "-", "-", "-", "-", f"[red]invalid: {e}[/red]", *source)
                 continue
             metrics = ", ".join(m if isinstance(m, str) else m["name"] for m in s.metrics)
             table.add_row(name, str(s.version), s.task, str(len(s.samples())), str(s.num_frames),
-                          f"{s.width}x{s.height}", metrics)
+                          f"{s.width}x{s.height}", metrics, *source)
         console.print(table)
     elif args.what == "models":
-        from vdmbench.adapters import list_adapter_configs, load_adapter_config
+        from vdmbench.adapters import load_adapter_config
 
         table = Table("model", "adapter", "tasks", "description", title="models")
-        for name, path in list_adapter_configs().items():
+        for name, path, source in _config_rows(table, config_files("adapters", dirs), dirs):
             try:
                 cfg = load_adapter_config(str(path))
             except VdmbenchError as e:
-                table.add_row(name, "-", "-", f"[red]invalid: {e}[/red]")
+                table.add_row(name, "-", "-", f"[red]invalid: {e}[/red]", *source)
                 continue
             tasks = ", ".join(cfg.get("tasks") or ["t2v"])
-            table.add_row(name, cfg["adapter"], tasks, str(cfg.get("description", "")).strip())
+            table.add_row(name, cfg["adapter"], tasks, str(cfg.get("description", "")).strip(), *source)
         console.print(table)
     elif args.what == "metrics":
         from vdmbench.metrics import available_metrics
@@ -235,7 +412,9 @@ def build_parser(delegates: dict[str, tuple[str, str]]) -> argparse.ArgumentPars
     parser = argparse.ArgumentParser(
         prog="vdmbench",
         description="Benchmark video generators: run models on prompt suites, score, store, compare, gate.",
-        epilog="Quick start: vdmbench run suite=smoke model=reference-unet3d  (then: vdmbench show)",
+        epilog="Quick start: vdmbench run suite=smoke model=reference-unet3d  (then: vdmbench show). "
+               "Exit codes: 0 ok, 1 a check failed, 2 bad input (a one-line error), 130 interrupted, "
+               "141 the output pipe was closed (e.g. `| head`).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="generate, score and store a suite on a model (Hydra overrides; see run --help)",
@@ -245,6 +424,9 @@ def build_parser(delegates: dict[str, tuple[str, str]]) -> argparse.ArgumentPars
     p.add_argument("--db", default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
     p = sub.add_parser("list", help="list suites, models, metrics or stored runs")
     p.add_argument("what", choices=["suites", "models", "metrics", "runs"])
+    p.add_argument("--searchpath", metavar="DIR", type=Path, action="append", default=[],
+                   help="also list DIR/suites/*.yaml and DIR/adapters/*.yaml (repeatable; "
+                        "hydra.searchpath=[file://DIR] works too, as for run)")
     p.add_argument("--db", default=DEFAULT_DB, help=f"results database for 'runs' (default: {DEFAULT_DB})")
     p = sub.add_parser("export", help="export one run (samples, per-sample and run metrics)")
     p.add_argument("run", help="run id (or a unique prefix)")
@@ -256,26 +438,67 @@ def build_parser(delegates: dict[str, tuple[str, str]]) -> argparse.ArgumentPars
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    delegates = _available_delegates()
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+
+
+def _searchpath_as_flags(argv: list[str]) -> list[str]:
+    """`list` takes hydra.searchpath=[file://DIR] like `run` does: rewrite it as --searchpath DIR."""
+    out: list[str] = []
+    for arg in argv:
+        if arg.startswith("hydra.searchpath="):
+            for d in _search_dirs([arg]):
+                out += ["--searchpath", str(d)]
+        else:
+            out.append(arg)
+    return out
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null, so the interpreter's final flush of what is still
+    buffered does not raise a second BrokenPipeError (Python's documented recipe)."""
     try:
-        if argv and argv[0] == "run":
-            return cmd_run(argv[1:])
-        if argv and argv[0] in delegates:
-            return int(_delegate(delegates[argv[0]][0])(argv[1:]) or 0)
-        parser = build_parser(delegates)
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
-        return {"show": cmd_show, "list": cmd_list, "export": cmd_export}[args.command](args)
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured in tests)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _dispatch(argv: list[str]) -> int:
+    delegates = _available_delegates()
+    if argv and argv[0] == "run":
+        return cmd_run(argv[1:])
+    if argv and argv[0] in delegates:
+        return int(_delegate(delegates[argv[0]][0])(argv[1:]) or 0)
+    if argv and argv[0] == "list":
+        argv = _searchpath_as_flags(argv)
+    parser = build_parser(delegates)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return {"show": cmd_show, "list": cmd_list, "export": cmd_export}[args.command](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 ok; 1 a check failed (gate, vbench check, score with nothing scored);
+    2 bad input (one line on stderr); 130 interrupted; 141 stdout was closed by its reader
+    (`vdmbench list runs | head -1`): the output is cut short quietly, like any Unix tool."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a pipe buffers stdout: a closed reader shows up here, not at exit
+        return code
     except VdmbenchError as e:
         print(f"vdmbench: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("vdmbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

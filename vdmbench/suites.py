@@ -112,11 +112,28 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 "(or pass a path to a suite YAML)"
             )
         path = known[str(name_or_path)]
+    return parse_suite(read_yaml_file(path), source=str(path))
+
+
+def read_yaml_file(path: Path) -> Any:
+    """A YAML file's content; a syntax error names the file, line and column (one line)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-    return parse_suite(data, source=str(path))
+        raise ConfigError(yaml_error_message(path, e)) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the file ({e})") from e
+
+
+def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
+    """`PATH: not valid YAML at line L, column C (problem); ...`, one line from a yaml error (whose
+    own text spans several lines and repeats the file name)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None)
+    context = getattr(error, "context", None)
+    what = ", ".join(x for x in (context, problem) if x) if problem else str(error).splitlines()[0]
+    return f"{path}: not valid YAML{where} ({what}); fix the syntax there"
 
 
 def _int(data: dict, key: str, source: str, *, minimum: int = 1, default: Any = ...) -> Any:

@@ -1,7 +1,7 @@
 """VBench interop: its prompt file in, our generated clips out under its file naming.
 
     vdmbench vbench import VBench_full_info.json -o suites/vbench.yaml [--dimension color ...]
-    vdmbench vbench export RUN_ID -o vbench_videos/          # then score the folder with VBench
+    vdmbench vbench export RUN_ID [-o DIR]     # default DIR: results/vbench/RUN_ID; then score it with VBench
     vdmbench vbench check SUITE FOLDER [--manifest FILE]     # which videos are missing / extra
 
 Import: VBench's prompt file is a JSON list of {"prompt_en": ..., "dimension": [...],
@@ -137,8 +137,14 @@ def _seed_index(run: dict[str, Any], samples: Any) -> dict[tuple[str, int], int]
     return out
 
 
-def export_run(db: Path, run_id: str, out: Path, mode: str = "copy") -> ExportReport:
-    """Write a run's clips into `out` under VBench naming (copy, hardlink or symlink)."""
+def default_export_dir(db: Path, run_id: str) -> Path:
+    """`vbench/<run_id>` in the database's results folder (results/vbench/<run_id> by default)."""
+    return Path(db).parent / "vbench" / run_id
+
+
+def export_run(db: Path, run_id: str, out: Path | None = None, mode: str = "copy") -> ExportReport:
+    """Write a run's clips into `out` (default: `default_export_dir`) under VBench naming (copy,
+    hardlink or symlink)."""
     from vdmbench.store import Store
 
     if mode not in ("copy", "hardlink", "symlink"):
@@ -152,6 +158,7 @@ def export_run(db: Path, run_id: str, out: Path, mode: str = "copy") -> ExportRe
         [run["run_id"]],
     )
     index = _seed_index(run, samples)
+    out = Path(out) if out is not None else default_export_dir(db, run["run_id"])
     out.mkdir(parents=True, exist_ok=True)
     report = ExportReport(out)
     taken: dict[str, str] = {}
@@ -225,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--metric", action="append", help="metric for the suite (repeatable; default flicker)")
     exp = sub.add_parser("export", help="a run's clips -> a folder with VBench names")
     exp.add_argument("run_id", help="run id (or a unique prefix)")
-    exp.add_argument("-o", "--out", required=True, help="folder to write the clips to")
-    exp.add_argument("--db", default="results/vdmbench.duckdb")
+    exp.add_argument("-o", "--out", type=Path,
+                     help="folder to write the clips to (default: vbench/RUN_ID next to the database, "
+                          "i.e. results/vbench/RUN_ID)")
+    exp.add_argument("--db", default="results/vdmbench.duckdb", help="results database (default: %(default)s)")
     exp.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy")
     chk = sub.add_parser("check", help="which videos of a suite a folder has, lacks, or has extra")
     chk.add_argument("suite", help="suite name or YAML path")
@@ -250,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}: {len(texts)} prompts ({len(set(texts))} distinct texts) x {args.seeds} seeds")
         return 0
     if args.command == "export":
-        rep = export_run(Path(args.db), args.run_id, Path(args.out), args.mode)
+        rep = export_run(Path(args.db), args.run_id, args.out, args.mode)
         print(f"exported {len(rep.written)} clips to {rep.out} (VBench naming, {MANIFEST_NAME} alongside)")
         if rep.duplicates:
             print(f"  {len(rep.duplicates)} samples share a prompt text with an earlier one and were not "

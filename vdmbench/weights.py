@@ -2,7 +2,8 @@
 
 Order: explicit path > `$VDMBENCH_WEIGHTS/<file>` > `~/.cache/vdmbench/<file>` > download
 (sha256-checked) where the network allows > a clear error naming the file, the URL and the
-variable. Checkpoints are read as safetensors or with `torch.load(weights_only=True)`; a pickle
+variable. Offline, that error comes within seconds (`unreachable`: one bounded TCP connect before
+any download). Checkpoints are read as safetensors or with `torch.load(weights_only=True)`; a pickle
 that would run code on load is refused. (StyleGAN-V's I3D TorchScript export is loaded with
 `torch.jit.load`, which runs TorchScript graphs, not Python; its sha256 is recorded with results.)
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import socket
+import threading
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,12 +131,16 @@ def resolve(
         return checked(path, "cache")
     problem = "vdmbench has no pinned sha256 for it, so it is not downloaded automatically"
     if download and expected is not None:
-        try:
-            return checked(_download(spec.url, path, expected), "download")
-        except WeightsError:
-            raise
-        except Exception as e:  # no network, proxy, HTTP error: say what to do instead
-            problem = f"download failed ({type(e).__name__}: {e})"
+        offline = unreachable(spec.url)  # seconds, not a long connect timeout, when offline
+        if offline:
+            problem = f"no network: {offline}"
+        else:
+            try:
+                return checked(_download(spec.url, path, expected), "download")
+            except WeightsError:
+                raise
+            except Exception as e:  # proxy, HTTP error, a dropped connection: say what to do instead
+                problem = f"download failed ({type(e).__name__}: {e})"
     elif not download:
         problem = "downloads are disabled"
     check = (f"check it with `sha256sum {spec.filename}` (expected {expected})" if expected is not None else
@@ -142,6 +150,45 @@ def resolve(
         f"{spec.name}: weights file {spec.filename} not found ({problem}). Download {spec.url}, {check}; then "
         f"pass its path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}."
     )
+
+
+PROBE_SECONDS = 3.0  # a reachable host answers a TCP connect well within this
+
+
+def unreachable(url: str, timeout: float = PROBE_SECONDS) -> str | None:
+    """Why `url`'s host (or the proxy that would carry the request) cannot be reached, or None.
+
+    One TCP connect, bounded by `timeout` including the name lookup: offline, a download library
+    would otherwise retry with back-off for a minute, or wait for a long connect timeout, before
+    the clear error. No request is sent; a reachable host still gets the real download."""
+    host, port = _connect_target(url)
+    if not host:
+        return None  # not a network URL: let the download say what is wrong
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(f"cannot connect to {host}:{port} ({e.strerror or type(e).__name__})")
+
+    thread = threading.Thread(target=attempt, name="vdmbench-network-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)  # getaddrinfo has no timeout of its own: bound it from outside
+    return outcome[0] if outcome else f"no answer from {host}:{port} within {timeout:g} s"
+
+
+def _connect_target(url: str) -> tuple[str | None, int]:
+    """(host, port) the first TCP connection for `url` goes to: its proxy where one applies."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None, 0
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return p.hostname, p.port or (443 if p.scheme == "https" else 80)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _download(url: str, dest: Path, expected: str) -> Path:

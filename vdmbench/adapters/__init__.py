@@ -11,8 +11,6 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vdmbench.adapters.base import Adapter, Capabilities, GenerationRequest
 from vdmbench.errors import ConfigError
 from vdmbench.resources import adapters_dir
@@ -44,11 +42,10 @@ def load_adapter_config(name_or_path: str) -> dict[str, Any]:
                 "(or pass a path to an adapter YAML; `vdmbench list models` shows them)"
             )
         path = known[name_or_path]
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    return validate_adapter_config(cfg, str(path))
+    # Imported here: vdmbench.suites imports this package.
+    from vdmbench.suites import read_yaml_file
+
+    return validate_adapter_config(read_yaml_file(path), str(path))
 
 
 def validate_adapter_config(cfg: Any, source: str) -> dict[str, Any]:

@@ -9,7 +9,9 @@ model); images go through open_clip's own preprocessing for that model (bicubic 
 short side, center crop, normalization). `pretrained: random` (or None) builds the same
 architecture with seeded random weights for offline use; such results are labelled as not
 comparable. Weights: explicit `weights` path (or context.weights_path["clip"]) > $VDMBENCH_WEIGHTS
-> ~/.cache/vdmbench > open_clip's own download; open_clip's tokenizer is bundled and works offline.
+> ~/.cache/vdmbench > open_clip's cache > open_clip's own download, tried only when the host
+answers (offline, the clear error comes in seconds); open_clip's tokenizer is bundled and works
+offline.
 """
 
 from __future__ import annotations
@@ -98,16 +100,7 @@ def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | Non
                 raise WeightsError(f"{path}: not open_clip {model} weights ({str(e).splitlines()[0]})") from e
             info.update(weights=str(path), weights_sha256=sha256_file(path))
         else:
-            cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench", "open_clip")
-            try:
-                net = open_clip.create_model(model, pretrained=pretrained, cache_dir=cache, force_quick_gelu=quick_gelu)
-            except Exception as e:
-                raise WeightsError(
-                    f"clip: could not get {model}/{pretrained} weights ({type(e).__name__}: {e}). Download "
-                    f"open_clip_model.safetensors from https://huggingface.co/{cfg.get('hf_hub', '').rstrip('/')} and "
-                    f"pass it as weights:, or save it as {_weights_file(model, pretrained)} in $VDMBENCH_WEIGHTS or "
-                    "~/.cache/vdmbench; or use pretrained: random (not comparable)."
-                ) from e
+            net = _open_clip_download(model, str(pretrained), cfg, quick_gelu)
             info["weights"] = f"open_clip download ({cfg.get('hf_hub') or cfg.get('url')})"
     net = net.eval().to(context.device)
     transform = open_clip.image_transform(net.visual.image_size, is_train=False,
@@ -115,6 +108,85 @@ def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | Non
                                           interpolation=cfg.get("interpolation"), resize_mode=cfg.get("resize_mode"))
     tokenizer = open_clip.get_tokenizer(model)
     return ClipEncoder(net, transform, tokenizer, context.device, context.batch_size, context.precision), info
+
+
+def _open_clip_cache() -> str:
+    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench", "open_clip")
+
+
+def _open_clip_download(model: str, pretrained: str, cfg: dict[str, Any], quick_gelu: bool) -> Any:
+    """The model with open_clip's published weights: from open_clip's cache without any network
+    call, else downloaded, but only after a quick check that the host answers; offline,
+    huggingface_hub would retry with back-off for about a minute before failing."""
+    import open_clip
+
+    from vdmbench.weights import unreachable
+
+    cache = _open_clip_cache()
+    source = _download_source(cfg)
+    cached = _cached_download(source, cache)
+    if cached is not None:
+        pretrained_arg, problem = cached, None
+    elif _truthy(os.environ.get("HF_HUB_OFFLINE")) and source.hub:
+        pretrained_arg, problem = pretrained, "HF_HUB_OFFLINE is set"
+    else:
+        pretrained_arg, problem = pretrained, unreachable(source.urls[0]) if source.urls else None
+        problem = f"no network: {problem}" if problem else None
+    if problem is None:
+        try:
+            return open_clip.create_model(model, pretrained=pretrained_arg, cache_dir=cache,
+                                          force_quick_gelu=quick_gelu)
+        except Exception as e:  # noqa: BLE001 (open_clip / huggingface_hub raise many types; all end here)
+            problem = f"{type(e).__name__}: {e}"
+    raise WeightsError(
+        f"clip: could not get {model}/{pretrained} weights ({problem}). Download "
+        f"{source.urls[0] if source.urls else 'the weights'} and pass the file as weights:, or save it as "
+        f"{_weights_file(model, pretrained)} in the folder named by $VDMBENCH_WEIGHTS or in "
+        f"{os.path.dirname(cache)}; or use pretrained: random (not comparable)."
+    )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where open_clip downloads a tag's weights from: a Hugging Face repo (files in the order
+    open_clip tries them, safetensors first) or a plain URL."""
+
+    hub: str | None
+    files: tuple[str, ...]
+    urls: tuple[str, ...]
+
+
+def _download_source(cfg: dict[str, Any]) -> _Source:
+    import importlib.util
+
+    hub = (cfg.get("hf_hub") or "") if importlib.util.find_spec("huggingface_hub") else ""
+    if hub:  # open_clip prefers the hub where huggingface_hub is installed
+        repo, name = os.path.split(hub)
+        name = name or "open_clip_pytorch_model.bin"
+        files = (("open_clip_model.safetensors",) if name == "open_clip_pytorch_model.bin" else
+                 (name[:-4] + ".safetensors",) if name.endswith((".bin", ".pth")) else ()) + (name,)
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        return _Source(repo, files, tuple(f"{endpoint}/{repo}/resolve/main/{f}" for f in files))
+    url = cfg.get("url") or ""
+    return _Source(None, (os.path.basename(url),) if url else (), (url,) if url else ())
+
+
+def _cached_download(source: _Source, cache: str) -> str | None:
+    """The file of an earlier open_clip download of these weights, if there is one."""
+    if source.hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        for name in source.files:
+            hit = try_to_load_from_cache(source.hub, name, cache_dir=cache)
+            if isinstance(hit, str) and os.path.isfile(hit):
+                return hit
+        return None
+    path = os.path.join(cache, source.files[0]) if source.files else ""
+    return path if path and os.path.isfile(path) else None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _local_weights(model: str, pretrained: str, explicit: str | None):

@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 
-from vdmbench.errors import ConfigError
+from vdmbench.errors import ConfigError, VdmbenchError
 from vdmbench.hashing import folder_fingerprint
-from vdmbench.loader import iterate_videos, stack_by_shape
+from vdmbench.loader import LoadFailure, iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
 from vdmbench.runner import resolve_device
 from vdmbench.suites import Suite
@@ -47,36 +48,82 @@ def _folder_id(folder: Path) -> str:
 
 def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricContext, batch_size: int,
                 workers: int, num_frames: int | None, rank: int = 0, world: int = 1) -> dict[str, Any]:
+    """Score `files` (this process: every `world`-th from `rank`). A file that cannot be read or
+    scored is recorded under "failed" ({name: error}) and the others go on; "scored" counts the
+    files that were. With no file scored anywhere, "metrics" is empty."""
     metrics = [build_metric(spec, context) for spec in metric_specs]
     mine = files[rank::world]
     per_sample: dict[str, dict[str, float]] = {}
-    for items in iterate_videos(mine, batch_size=batch_size, workers=workers, num_frames=num_frames):
-        for idx, videos, fps in stack_by_shape(items):
+    scored: list[str] = []
+    failed: dict[str, str] = {}
+    for items in iterate_videos(mine, batch_size=batch_size, workers=workers, num_frames=num_frames,
+                                on_error="return"):
+        videos_read = []
+        for i, v in items:
+            if isinstance(v, LoadFailure):
+                failed[mine[i].name] = v.error
+            else:
+                videos_read.append((i, v))
+        for idx, videos, fps in stack_by_shape(videos_read):
             names = [mine[i].name for i in idx]
             batch = ClipBatch(videos=videos, fps=fps, sample_ids=names, prompts=[""] * len(idx))
-            for m in metrics:
-                if m.per_sample:
-                    values = m.sample_values(batch)
-                    m.update(batch, values=values)
-                    for j, n in enumerate(names):
-                        per_sample.setdefault(n, {}).update({k: float(v[j]) for k, v in values.items()})
-                else:
-                    m.update(batch)
-    results: dict[str, float] = {}
-    for m in metrics:  # compute() syncs the states of all processes when torch.distributed is up
-        out = m.compute()
-        results.update({k: float(v) for k, v in out.items()})
-    if world > 1:
+            for name, values in _score_batch(metrics, batch, failed).items():
+                scored.append(name)
+                if values:
+                    per_sample.setdefault(name, {}).update(values)
+    if world > 1:  # every rank needs the totals to decide the same way whether to compute
         gathered: list[Any] = [None] * world
-        dist.all_gather_object(gathered, per_sample)
-        per_sample = {k: v for part in gathered for k, v in part.items()}
-    return {"files": len(files), "metrics": results, "per_sample": dict(sorted(per_sample.items())),
-            "world_size": world}
+        dist.all_gather_object(gathered, (per_sample, scored, failed))
+        per_sample = {k: v for part, _, _ in gathered for k, v in part.items()}
+        scored = [n for _, part, _ in gathered for n in part]
+        failed = {k: v for _, _, part in gathered for k, v in part.items()}
+    results: dict[str, float] = {}
+    if scored:
+        for m in metrics:  # compute() syncs the states of all processes when torch.distributed is up
+            out = m.compute()
+            results.update({k: float(v) for k, v in out.items()})
+    return {"files": len(files), "scored": len(scored), "failed": dict(sorted(failed.items())),
+            "metrics": results, "per_sample": dict(sorted(per_sample.items())), "world_size": world}
+
+
+def _score_batch(metrics: list[Any], batch: ClipBatch, failed: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Update every metric with a batch: {name: per-clip values} of the clips scored. A batch that
+    a metric refuses (e.g. a one-frame clip for flicker) is retried clip by clip, so only the
+    clips at fault are recorded in `failed`."""
+    names = list(batch.sample_ids)
+    try:
+        for m in metrics:  # validate first: a refused batch leaves no metric half-updated
+            m.check_batch(batch)
+        values = [m.sample_values(batch) if m.per_sample else {} for m in metrics]
+    except VdmbenchError as e:
+        if len(names) == 1:
+            failed[names[0]] = str(e)
+            return {}
+        out: dict[str, dict[str, float]] = {}
+        for j in range(len(names)):
+            one = ClipBatch(videos=batch.videos[j:j + 1], fps=batch.fps[j:j + 1], sample_ids=names[j:j + 1],
+                            prompts=batch.prompts[j:j + 1])
+            out.update(_score_batch(metrics, one, failed))
+        return out
+    per_clip: dict[str, dict[str, float]] = {n: {} for n in names}
+    for m, mvalues in zip(metrics, values):
+        if m.per_sample:
+            m.update(batch, values=mvalues)
+            for k, v in mvalues.items():
+                for j, n in enumerate(names):
+                    per_clip[n][k] = float(v[j])
+        else:
+            m.update(batch)
+    return per_clip
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="vdmbench score", description=__doc__.split("\n\n")[0],
-                                 epilog="Distributed: torchrun --nproc-per-node N -m vdmbench score ...")
+    ap = argparse.ArgumentParser(
+        prog="vdmbench score", description=__doc__.split("\n\n")[0],
+        epilog="A file that cannot be read or scored is reported as `failed NAME: error` (and under "
+               "\"failed\" in --json) and the others are scored. Exit code: 0 when at least one file "
+               "was scored, 1 when none could be, 2 on bad arguments. "
+               "Distributed: torchrun --nproc-per-node N -m vdmbench score ...")
     ap.add_argument("inputs", nargs="+", type=Path, help="video files or folders")
     ap.add_argument("--metrics", default="flicker", help="comma-separated metric names (`vdmbench list metrics`)")
     ap.add_argument("--reference", type=Path, help="folder of real videos for FVD/KVD")
@@ -109,11 +156,22 @@ def main(argv: list[str] | None = None) -> int:
                              context=context, batch_size=args.batch_size, workers=args.workers,
                              num_frames=args.num_frames, rank=rank, world=world)
         if rank == 0:
-            for k, v in result["metrics"].items():
-                print(f"{k}: {v:.6f}")
-            if args.json:
-                args.json.write_text(json.dumps(result, indent=2))
+            _report(result, args.json)
     finally:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    return 0
+    return 0 if result["scored"] else 1
+
+
+def _report(result: dict[str, Any], json_path: Path | None) -> None:
+    for name, error in result["failed"].items():
+        print(f"failed {name}: {error}")
+    for k, v in result["metrics"].items():
+        print(f"{k}: {v:.6f}")
+    if result["failed"]:
+        print(f"scored {result['scored']} of {result['files']} files; {len(result['failed'])} failed")
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))
+    if not result["scored"]:
+        print(f"vdmbench: error: none of the {result['files']} files could be scored (see the failures above)",
+              file=sys.stderr)

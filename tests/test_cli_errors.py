@@ -245,3 +245,11 @@ def test_network_probe_goes_to_the_proxy_where_one_is_set(monkeypatch):
     assert _connect_target("https://huggingface.co/x") == ("proxy.example", 3128)
     monkeypatch.setenv("no_proxy", "huggingface.co")
     assert _connect_target("https://huggingface.co/x") == ("huggingface.co", 443)
+
+
+def test_a_failed_multirun_job_keeps_its_own_message_and_exit_1(vdmbench_cli):
+    # The job's error travels through Hydra as an exception; it is passed on, not re-labelled.
+    p = vdmbench_cli("run", "-m", "suite=tiny", "model=toy-broken")
+    errors = [line for line in p.stderr.splitlines() if line.startswith("vdmbench: error: ")]
+    assert p.returncode == 1 and len(errors) == 1, p.stderr[-3000:]
+    assert "no sample succeeded" in errors[0] and "vdmbench: error: vdmbench" not in errors[0]

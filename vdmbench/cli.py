@@ -252,6 +252,13 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
+class _JobFailed(VdmbenchError):
+    """A job's own error that vdmbench passes through Hydra (e.g. a multirun job whose samples all
+    failed): its message is already written for the user; exit 1, as Hydra would."""
+
+    exit_code = 1
+
+
 @contextlib.contextmanager
 def _hydra_errors_raised() -> Iterator[None]:
     """Turn Hydra's composition errors into one-line ConfigErrors. Hydra prints errors itself
@@ -268,6 +275,8 @@ def _hydra_errors_raised() -> Iterator[None]:
     try:
         yield
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as e:
+        if type(e).__module__.startswith("vdmbench."):  # raised by the job, not by composition
+            raise _JobFailed(_one_line(e).removeprefix("vdmbench: error: ")) from e
         raise ConfigError(_one_line(e)) from e
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -35,11 +35,17 @@ clips already generated for the same model config are reused from the cache.
   cache=false         regenerate clips even when cached
   run_id=ID           force a run id (resumes that run if it exists)
   timeout=SECONDS     per request: a backend call that hangs longer is recorded as failed
+  threads=auto|N      torch CPU threads (auto: every usable core but one); stored with the run
+  max_failed=N|F|P%   exit 1 when more samples fail than this (count, fraction or percentage)
+  retry_failed=true   on resume, generate the run's failed samples again
   suite.seeds=[0,1,2] model.params.steps=10 ...   override any field of the suite or model
   --dry-run           print the plan (samples, cached clips, paid API calls); generate nothing
   -m, --multirun      sweep: e.g. -m model=reference-unet3d,reference-temporal-attention
                       (hydra/launcher=joblib for local parallel jobs, =submitit_slurm for SLURM)
   --cfg job           print the resolved config and exit (Hydra)
+
+Exit codes: 0 finished; 1 no sample succeeded, or more failed than max_failed; 2 a usage or
+configuration error; 141 the output pipe was closed (e.g. `| head`).
 
 Your own suites/models: put them in DIR/suites/NAME.yaml or DIR/adapters/NAME.yaml and add
 hydra.searchpath=[file://DIR].

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vdmbench.store import Store
+from vdmbench.store.database import Store
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 DIMENSIONS = ["color", "motion", "shape", "count", "camera"]
@@ -31,7 +31,7 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
     """Write the synthetic runs; every sample points at one real preview clip."""
     import torch
 
-    from vdmbench.video import Video, write_preview
+    from vdmbench.core.video import Video, write_preview
 
     rng = np.random.default_rng(0)
     store = Store(db)

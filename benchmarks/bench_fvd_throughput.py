@@ -23,7 +23,7 @@ import torch
 
 def make_clips(folder: Path, n: int, frames: int = 16, size: int = 224) -> list[Path]:
     """Smooth moving gradients (compress like real video, unlike noise)."""
-    from vdmbench.video import Video, write_video
+    from vdmbench.core.video import Video, write_video
 
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     paths = []
@@ -72,7 +72,7 @@ def main() -> int:
     ap.add_argument("--clips-dir", default=None,
                     help="use the .mp4 clips in this folder (else --clips are written to a temp folder)")
     args = ap.parse_args()
-    from vdmbench.loader import iterate_videos
+    from vdmbench.core.video_loader import iterate_videos
     from vdmbench.metrics.fvd import frechet_distance
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -82,7 +82,7 @@ def main() -> int:
             paths = sorted(Path(args.clips_dir).glob("*.mp4"))[: args.clips]
         else:
             paths = make_clips(Path(tmp), args.clips)
-        from vdmbench.video import read_video
+        from vdmbench.core.video import read_video
 
         preloaded = torch.stack([read_video(p).frames for p in paths])
         model = i3d(device=args.device)

@@ -32,11 +32,11 @@ from typing import Any
 import yaml
 
 from vdmbench.adapters import load_adapter_config
-from vdmbench.baseline import RunData, from_store
-from vdmbench.gate_compare import GateResult, compare_runs
-from vdmbench.gate_policy import Policy, load_policy
-from vdmbench.runner import RunOptions, Runner
-from vdmbench.suites import load_suite, parse_suite
+from vdmbench.config.suite import load_suite, parse_suite
+from vdmbench.gate.baseline import RunData, from_store
+from vdmbench.gate.compare import GateResult, compare_runs
+from vdmbench.gate.policy import Policy, load_policy
+from vdmbench.run.runner import Runner, RunOptions
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

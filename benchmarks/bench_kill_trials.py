@@ -73,7 +73,7 @@ def main() -> int:
     lost = failed_trials = 0
     for trial in range(args.trials):
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "vdmbench.cli", "run", f"suite={args.suite}", f"model={args.model}",
+            cmd = [sys.executable, "-m", "vdmbench.cli.commands", "run", f"suite={args.suite}", f"model={args.model}",
                    "progress=false", *args.overrides]
             proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             delay = rng.uniform(0.5, args.max_delay)
@@ -88,7 +88,7 @@ def main() -> int:
                 before = duckdb.connect(str(results / "vdmbench.duckdb"), read_only=True).execute(
                     "SELECT count(*) FROM samples").fetchone()[0]
             done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-            from vdmbench.suites import load_suite
+            from vdmbench.config.suite import load_suite
 
             expected = len(load_suite(args.suite).samples())
             problems = check(results, expected) if done.returncode == 0 else [f"resume failed: {done.stderr[-300:]}"]

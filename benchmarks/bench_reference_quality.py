@@ -23,10 +23,10 @@ import torch
 
 from vdmbench.adapters import build_adapter, load_adapter_config
 from vdmbench.adapters.base import GenerationRequest
+from vdmbench.config.suite import load_suite
+from vdmbench.core.video import Video
 from vdmbench.data.conditioning import prepare
 from vdmbench.metrics import ClipBatch, available_metrics
-from vdmbench.suites import load_suite
-from vdmbench.video import Video
 
 SHIPPED = ["reference-unet3d", "reference-unet3d-undertrained", "reference-temporal-attention",
            "reference-temporal-attention-undertrained", "reference-cascade"]

@@ -35,7 +35,7 @@ def machine() -> str:
 
 
 def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> "Suite":
-    from vdmbench.suites import load_suite, parse_suite
+    from vdmbench.config.suite import load_suite, parse_suite
 
     base = load_suite("smoke").to_dict()
     colors, shapes = ["red", "green", "blue", "yellow"], ["circle", "square", "triangle"]
@@ -45,7 +45,7 @@ def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> "Suite":
 
 
 def _requests(suite):
-    from vdmbench.runner import plan_samples
+    from vdmbench.run.runner import plan_samples
 
     return [p.request for p in plan_samples(suite, {"name": "x", "adapter": "x", "params": {}})]
 
@@ -89,7 +89,7 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
     machine a single pair is dominated by noise. `startup` measures the fixed per-process cost.
     """
     from vdmbench.adapters import build_adapter
-    from vdmbench.runner import RunOptions, Runner
+    from vdmbench.run.runner import Runner, RunOptions
 
     suite = _suite(n)
     cfg = _adapter_config(model)
@@ -104,7 +104,7 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
         return time.perf_counter() - t0, time.process_time() - c0
 
     def harness(variant: str) -> tuple[float, float, dict[str, float]]:
-        import vdmbench.runner as runner_module
+        import vdmbench.run.runner as runner_module
 
         extra = {"background": {"background_writes": True}, "equal-priority": {"background_writes": True},
                  "serial": {"background_writes": False}}.get(variant, {})
@@ -237,7 +237,7 @@ def bench_startup(model: str, n: int, repeats: int) -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         cmds = {
             "direct": [sys.executable, __file__, "_direct_child", model, str(n)],
-            "vdmbench run": [sys.executable, "-m", "vdmbench.cli", "run", f"suite={suite['name']}", f"model={model}",
+            "vdmbench run": [sys.executable, "-m", "vdmbench.cli.commands", "run", f"suite={suite['name']}", f"model={model}",
                              "progress=false", f"hydra.searchpath=[file://{tmp}]"],
         }
         for i in range(repeats):
@@ -256,7 +256,7 @@ def bench_startup(model: str, n: int, repeats: int) -> None:
 
 def bench_cache(model: str, n: int) -> None:
     from vdmbench.adapters import load_adapter_config
-    from vdmbench.runner import RunOptions, Runner
+    from vdmbench.run.runner import Runner, RunOptions
 
     suite = _suite(n)
     cfg = load_adapter_config(model)
@@ -272,8 +272,8 @@ def bench_cache(model: str, n: int) -> None:
 
 
 def _memory_child(count: int, folder: str, metrics: str) -> None:
-    from vdmbench.runner import RunOptions, Runner
-    from vdmbench.suites import parse_suite
+    from vdmbench.config.suite import parse_suite
+    from vdmbench.run.runner import Runner, RunOptions
 
     suite = parse_suite({"name": "mem", "num_frames": 16, "height": 64, "width": 64, "fps": 8,
                          "metrics": json.loads(metrics), "prompts": [{"id": f"c{i}", "text": f"clip {i}"} for i in range(count)]})
@@ -284,7 +284,7 @@ def _memory_child(count: int, folder: str, metrics: str) -> None:
 
 
 def bench_memory(counts: list[int], metrics: list) -> None:
-    from vdmbench.video import Video, write_video
+    from vdmbench.core.video import Video, write_video
 
     with tempfile.TemporaryDirectory() as folder:
         g = torch.Generator().manual_seed(0)

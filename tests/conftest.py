@@ -33,7 +33,7 @@ def vdmbench_cli(tmp_path, monkeypatch, capsys):
                                capture_output=True, text=True, timeout=timeout)
             result = CliResult(p.returncode, p.stdout, p.stderr)
         else:
-            from vdmbench.cli import main
+            from vdmbench.cli.commands import main
 
             monkeypatch.chdir(tmp_path)
             for k, v in (env or {}).items():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vdmbench.runner import RunOptions, Runner
-from vdmbench.suites import Suite, parse_suite
+from vdmbench.config.suite import Suite, parse_suite
+from vdmbench.run.runner import Runner, RunOptions
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 

@@ -14,9 +14,12 @@ pytest.importorskip("transformers")
 from vdmbench.adapters import build_adapter  # noqa: E402
 from vdmbench.adapters.base import GenerationRequest  # noqa: E402
 from vdmbench.adapters.diffusers import (  # noqa: E402
-    DiffusersAdapter, frames_to_video, infer_tasks, split_batch,
+    DiffusersAdapter,
+    frames_to_video,
+    infer_tasks,
+    split_batch,
 )
-from vdmbench.errors import AdapterError, ConfigError  # noqa: E402
+from vdmbench.core.errors import AdapterError, ConfigError  # noqa: E402
 
 
 def _tokenizer(folder):
@@ -35,7 +38,12 @@ def _tokenizer(folder):
 
 
 def tiny_pipeline(folder):
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        TextToVideoSDPipeline,
+        UNet3DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer, vocab_size = _tokenizer(folder)

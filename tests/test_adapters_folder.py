@@ -8,8 +8,8 @@ import torch
 from vdmbench.adapters.base import GenerationRequest
 from vdmbench.adapters.callable import CallableAdapter
 from vdmbench.adapters.folder import FolderAdapter
-from vdmbench.errors import AdapterError, ConfigError
-from vdmbench.video import Video, write_video
+from vdmbench.core.errors import AdapterError, ConfigError
+from vdmbench.core.video import Video, write_video
 
 
 def clip(seed, frames=6):

@@ -7,12 +7,11 @@ import time
 
 import pytest
 
+from tests.fixtures.fake_video_api import SENTINEL, FakeVideoApi
 from vdmbench.adapters.base import GenerationRequest
 from vdmbench.adapters.http import HttpAdapter, json_path, render_template
-from vdmbench.errors import AdapterError, ConfigError
-from vdmbench.video import Video
-
-from tests.fixtures.fake_video_api import SENTINEL, FakeVideoApi
+from vdmbench.core.errors import AdapterError, ConfigError
+from vdmbench.core.video import Video
 
 KEY_ENV = "VDMBENCH_TEST_API_KEY"
 

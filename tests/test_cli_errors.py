@@ -147,7 +147,7 @@ def test_vbench_export_without_out_writes_under_results(vdmbench_cli, tmp_path):
 # --- 6. a closed output pipe ----------------------------------------------------------------------
 
 def test_broken_pipe_exits_quietly_in_process(vdmbench_cli, monkeypatch):
-    from vdmbench import cli
+    from vdmbench.cli import commands as cli
 
     def list_into_a_closed_pipe(args):
         print("a line nobody reads")
@@ -192,7 +192,7 @@ def no_network(monkeypatch, tmp_path):
 
 
 def test_clip_weights_offline_fail_fast_with_the_clear_error(no_network):
-    from vdmbench.errors import WeightsError
+    from vdmbench.core.errors import WeightsError
     from vdmbench.metrics import MetricContext, build_metric
 
     start = time.monotonic()
@@ -223,8 +223,8 @@ def test_clip_weights_from_open_clips_cache_need_no_network(no_network, tmp_path
 
 
 def test_i3d_download_offline_fails_fast(no_network, tmp_path):
-    from vdmbench.errors import WeightsError
-    from vdmbench.weights import REGISTRY, resolve
+    from vdmbench.core.errors import WeightsError
+    from vdmbench.features.weights import REGISTRY, resolve
 
     start = time.monotonic()
     with pytest.raises(WeightsError) as e:
@@ -237,7 +237,7 @@ def test_i3d_download_offline_fails_fast(no_network, tmp_path):
 
 
 def test_network_probe_goes_to_the_proxy_where_one_is_set(monkeypatch):
-    from vdmbench.weights import _connect_target
+    from vdmbench.features.weights import _connect_target
 
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
     monkeypatch.delenv("no_proxy", raising=False)

@@ -12,9 +12,8 @@ import duckdb
 import pytest
 import torch
 
-from vdmbench.video import Video, write_video
-
 from tests.fixtures import FIXTURE_CONFIGS, REPO
+from vdmbench.core.video import Video, write_video
 
 
 def db_rows(tmp_path, sql, params=()):
@@ -54,7 +53,7 @@ def test_second_run_uses_cache_and_noise_scores_worse(vdmbench_cli, tmp_path):
 def test_sigkill_midway_then_resume(tmp_path):
     log = tmp_path / "gen.log"
     env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_GENLOG": str(log), "VDMBENCH_TEST_DELAY": "0.5"}
-    cmd = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "model=toy-slow", "progress=false",
+    cmd = [sys.executable, "-m", "vdmbench.cli.commands", "run", "suite=tiny", "model=toy-slow", "progress=false",
            "flush_seconds=0", f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     videos = tmp_path / "results" / "videos" / "toy-slow"
@@ -165,12 +164,12 @@ def test_help_texts(vdmbench_cli):
 
 def test_two_runs_on_one_database_both_complete(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_DELAY": "0.1"}
-    base = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "progress=false",
+    base = [sys.executable, "-m", "vdmbench.cli.commands", "run", "suite=tiny", "progress=false",
             f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
     procs = [subprocess.Popen([*base, f"model={m}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for m in ("toy-slow", "toy-noise")]
     # Meanwhile a reader (the dashboard's way: short read-only connections) keeps getting answers.
-    from vdmbench.store import Store
+    from vdmbench.store.database import Store
 
     reads = 0
     while any(p.poll() is None for p in procs):
@@ -188,7 +187,7 @@ def test_two_runs_on_one_database_both_complete(tmp_path):
 
 def test_same_run_twice_at_once_never_shares_a_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "VDMBENCH_TEST_DELAY": "0.2"}
-    cmd = [sys.executable, "-m", "vdmbench.cli", "run", "suite=tiny", "model=toy-slow", "progress=false",
+    cmd = [sys.executable, "-m", "vdmbench.cli.commands", "run", "suite=tiny", "model=toy-slow", "progress=false",
            f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]

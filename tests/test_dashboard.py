@@ -167,7 +167,7 @@ def test_arena_votes_are_stored_and_rated(filled, tmp_path):
 def test_empty_db_says_how_to_create_the_first_run(tmp_path):
     for db in (tmp_path / "missing.duckdb", tmp_path / "empty.duckdb"):
         if db.name == "empty.duckdb":
-            from vdmbench.store import Store
+            from vdmbench.store.database import Store
 
             Store(db)  # a valid database with no runs
         at = app(db)
@@ -190,7 +190,7 @@ def test_missing_video_files_show_a_placeholder(filled, tmp_path):
 
 WRITER = """
 import sys, time
-from vdmbench.store import SampleRecord, Store
+from vdmbench.store.database import SampleRecord, Store
 store = Store(sys.argv[1])
 run = {"run_id": "writer-run", "suite": "dash", "suite_version": 1, "suite_hash": "h", "model": "toy-writer",
        "adapter_config": {}, "config_hash": "c", "status": "running", "started_at": "2026-01-01 00:00:00",
@@ -224,7 +224,7 @@ def test_app_keeps_working_while_a_run_writes(filled, tmp_path):
 
 
 def test_leaderboard_command_line():
-    from vdmbench.leaderboard_app import build_parser, command
+    from vdmbench.cli.leaderboard import build_parser, command
 
     cmd = command(build_parser().parse_args(["--db", "x.duckdb", "--port", "9999"]))
     assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"]

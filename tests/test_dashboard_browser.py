@@ -117,7 +117,7 @@ def test_browser_loads_the_leaderboard_and_takes_a_screenshot(tmp_path):
     port, debug_port = _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "vdmbench.cli", "leaderboard", "--db", str(results / "vdmbench.duckdb"),
+        [sys.executable, "-m", "vdmbench.cli.commands", "leaderboard", "--db", str(results / "vdmbench.duckdb"),
          "--port", str(port), "--headless"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )

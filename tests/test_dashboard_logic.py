@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from vdmbench.dashboard import arena, compare, ranking
-from vdmbench.store import _MIGRATIONS, SCHEMA_VERSION, Store
+from vdmbench.store.database import _MIGRATIONS, SCHEMA_VERSION, Store
 
 
 def test_overall_rank_min_max_normalization_and_weights():

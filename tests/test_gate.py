@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vdmbench.baseline import RunData
-from vdmbench.errors import ConfigError
-from vdmbench.gate_compare import NotComparableError, compare_runs
-from vdmbench.gate_policy import load_policy, parse_policy
+from vdmbench.core.errors import ConfigError
+from vdmbench.gate.baseline import RunData
+from vdmbench.gate.compare import NotComparableError, compare_runs
+from vdmbench.gate.policy import load_policy, parse_policy
 
 PROMPTS = [f"p{i}" for i in range(10)]
 SEEDS = [0, 1]

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from tests.fixtures import FIXTURE_CONFIGS
-from vdmbench.baseline import from_store, load_baseline
-from vdmbench.runner import RunOptions, Runner
-from vdmbench.store import Store
-from vdmbench.suites import load_suite, parse_suite
+from vdmbench.config.suite import load_suite, parse_suite
+from vdmbench.gate.baseline import from_store, load_baseline
+from vdmbench.run.runner import Runner, RunOptions
+from vdmbench.store.database import Store
 
 TINY = FIXTURE_CONFIGS / "suites" / "tiny.yaml"  # 6 prompts x 2 seeds, flicker
 POLICY = {"name": "toy", "alpha": 0.05, "defaults": {"min_samples": 8},

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from vdmbench.stats import adjust_pvalues, clustered_bootstrap_mean, compare_estimates, paired_bootstrap
+from vdmbench.core.stats import (
+    adjust_pvalues,
+    clustered_bootstrap_mean,
+    compare_estimates,
+    paired_bootstrap,
+)
 
 
 def test_paired_bootstrap_orients_by_direction():

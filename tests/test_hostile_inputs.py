@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from vdmbench.errors import VdmbenchError
-from vdmbench.runner import RunOptions, Runner
-from vdmbench.store import Store
-from vdmbench.suites import parse_suite
-from vdmbench.video import Video, write_video
+from vdmbench.config.suite import parse_suite
+from vdmbench.core.errors import VdmbenchError
+from vdmbench.core.video import Video, write_video
+from vdmbench.run.runner import Runner, RunOptions
+from vdmbench.store.database import Store
 
 SUITE = {"name": "h", "num_frames": 4, "height": 16, "width": 16, "fps": 8, "metrics": ["flicker"]}
 TOY = {"name": "toy", "adapter": "callable", "params": {"target": "tests.fixtures.generators:moving_square"}}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests._clips import moving_squares, texture
-from vdmbench.errors import MetricInputError
+from vdmbench.core.errors import MetricInputError
 from vdmbench.features.flow import dis_flow
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
 from vdmbench.metrics.flow import warping_error

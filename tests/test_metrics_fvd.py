@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tests._clips import blur, moving_squares, noise, shuffle_frames
-from vdmbench.errors import ConfigError, MetricInputError
-from vdmbench.metrics import ClipBatch, MetricContext, build_metric
+from vdmbench.core.errors import ConfigError, MetricInputError
 from vdmbench.features.i3d import build_i3d_features
+from vdmbench.metrics import ClipBatch, MetricContext, build_metric
 from vdmbench.metrics.fvd import FVD, KVD, NOT_COMPARABLE, frechet_distance
 
 N, T, S = 8, 16, 32

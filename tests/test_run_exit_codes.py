@@ -6,9 +6,9 @@ import json
 import duckdb
 import pytest
 
-from vdmbench.errors import ConfigError
-from vdmbench.failures import failure_budget_exceeded, parse_max_failed
-from vdmbench.threads import resolve_threads, usable_cores
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.threads import resolve_threads, usable_cores
+from vdmbench.run.failures import failure_budget_exceeded, parse_max_failed
 
 
 def rows(tmp_path, sql):
@@ -97,10 +97,10 @@ def test_reproduce_replays_the_stored_thread_count(tmp_path):
     import torch
 
     from tests.fixtures import REPO  # noqa: F401  (tests run from the repository root)
-    from vdmbench.reproduce import reproduce
-    from vdmbench.runner import RunOptions, Runner
-    from vdmbench.store import Store
-    from vdmbench.suites import parse_suite
+    from vdmbench.config.suite import parse_suite
+    from vdmbench.run.reproduce import reproduce
+    from vdmbench.run.runner import Runner, RunOptions
+    from vdmbench.store.database import Store
 
     suite = parse_suite({"name": "t", "num_frames": 4, "height": 16, "width": 16, "metrics": ["flicker"],
                          "prompts": [{"id": "a", "text": "a red circle moving right"}]})

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import vdmbench.runner as runner_module
-from vdmbench.errors import StoreError, VideoError
-from vdmbench.runner import RunOptions, Runner
-from vdmbench.store import Store
-from vdmbench.suites import parse_suite
-
+import vdmbench.run.runner as runner_module
 from tests.fixtures import REPO
+from vdmbench.config.suite import parse_suite
+from vdmbench.core.errors import StoreError, VideoError
+from vdmbench.run.runner import Runner, RunOptions
+from vdmbench.store.database import Store
 
 SUITE = {"name": "w", "num_frames": 6, "height": 16, "width": 16, "fps": 8, "seeds": [0, 1], "metrics": ["flicker"]}
 PROMPTS = [{"id": c, "text": f"prompt {c}"} for c in "abcdef"]
@@ -144,8 +143,8 @@ def test_writer_queue_is_bounded(tmp_path, monkeypatch):
 CHILD = r"""
 import os, sys, time
 from pathlib import Path
-import vdmbench.runner as R
-from vdmbench.suites import parse_suite
+import vdmbench.run.runner as R
+from vdmbench.config.suite import parse_suite
 results, hang_at = Path(sys.argv[1]), int(sys.argv[2])
 real, calls = R.write_video, []
 def write_video(video, path, **kw):

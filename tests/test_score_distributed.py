@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.fixtures import REPO
-from vdmbench.video import Video, write_video
+from vdmbench.core.video import Video, write_video
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import json
 
 import torch
 
-from vdmbench.loader import LoadFailure, iterate_videos
-from vdmbench.video import Video, write_video
+from vdmbench.core.video import Video, write_video
+from vdmbench.core.video_loader import LoadFailure, iterate_videos
 
 
 def _clips(folder, n=3, frames=5, seed=0):
@@ -61,7 +61,7 @@ def test_help_documents_the_exit_code():
     import contextlib
     import io
 
-    from vdmbench.score import main
+    from vdmbench.run.score import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from vdmbench.core.errors import MetricInputError
 from vdmbench.data import shapes as S
-from vdmbench.errors import MetricInputError
 from vdmbench.metrics import ClipBatch, build_metric
 from vdmbench.metrics.editing import ShapesEditing
 from vdmbench.metrics.reconstruction import Reconstruction

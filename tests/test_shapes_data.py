@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from vdmbench.config.suite import load_suite
 from vdmbench.data import shapes as S
 from vdmbench.data.conditioning import prepare, reference_clips
-from vdmbench.suites import load_suite
 
 
 def test_same_seed_same_clip_and_streams_are_disjoint():

@@ -3,8 +3,8 @@ import json
 import duckdb
 import pytest
 
-from vdmbench.errors import StoreError
-from vdmbench.store import SCHEMA_VERSION, SampleRecord, Store
+from vdmbench.core.errors import StoreError
+from vdmbench.store.database import SCHEMA_VERSION, SampleRecord, Store
 
 
 def test_schema_created_and_versioned(tmp_path):
@@ -205,7 +205,7 @@ def test_threads_and_a_forked_child_use_the_store(tmp_path):
 
 def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     """A database written before samples/generations had `notes` opens, gains the columns, keeps rows."""
-    from vdmbench.store import _MIGRATIONS
+    from vdmbench.store.database import _MIGRATIONS
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))

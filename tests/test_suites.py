@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from vdmbench.errors import ConfigError
-from vdmbench.suites import list_suites, load_suite, parse_suite
+from vdmbench.config.suite import list_suites, load_suite, parse_suite
+from vdmbench.core.errors import ConfigError
 
 BASE = {
     "name": "s", "num_frames": 4, "height": 8, "width": 8,

@@ -7,8 +7,8 @@ import pytest
 
 from vdmbench.adapters import adapter_class, list_adapter_configs, load_adapter_config
 from vdmbench.adapters.base import TASKS
+from vdmbench.config.suite import list_suites, load_suite
 from vdmbench.metrics import available_metrics, metric_spec
-from vdmbench.suites import list_suites, load_suite
 
 SUITES = sorted(list_suites())
 ADAPTERS = sorted(list_adapter_configs())
@@ -50,7 +50,7 @@ def test_i2v_core_renders_its_conditioning_images_and_text_matches_params():
     from dataclasses import replace
 
     from vdmbench.data.shapes import parse_caption
-    from vdmbench.runner import plan_samples
+    from vdmbench.run.runner import plan_samples
 
     suite = load_suite("i2v-core")
     assert suite.task == "i2v" and len(suite.prompts) >= 30
@@ -110,7 +110,7 @@ def test_the_ready_model_configs_are_all_there():
 
 
 def test_list_models_shows_every_config_with_its_tasks(capsys):
-    from vdmbench.cli import main
+    from vdmbench.cli.commands import main
 
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out

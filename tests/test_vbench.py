@@ -8,9 +8,9 @@ import torch
 
 from vdmbench.adapters.base import GenerationRequest
 from vdmbench.adapters.folder import FolderAdapter
-from vdmbench.errors import ConfigError
-from vdmbench.suites import load_suite
-from vdmbench.vbench import MANIFEST_NAME, import_prompts, main, vbench_filename
+from vdmbench.config.suite import load_suite
+from vdmbench.core.errors import ConfigError
+from vdmbench.interop.vbench import MANIFEST_NAME, import_prompts, main, vbench_filename
 
 # VBench's format, with its quirk: one text under two dimension lists.
 ENTRIES = [

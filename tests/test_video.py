@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from vdmbench.errors import VideoError
-from vdmbench.video import Video, read_video, select_indices, write_preview, write_video
+from vdmbench.core.errors import VideoError
+from vdmbench.core.video import (
+    Video,
+    read_video,
+    select_indices,
+    write_preview,
+    write_video,
+)
 
 
 def random_video(t=9, h=20, w=24, seed=0, fps=8.0) -> Video:

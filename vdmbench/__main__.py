@@ -1,5 +1,5 @@
 """`python -m vdmbench ...` (and `torchrun ... -m vdmbench score ...`) = the `vdmbench` command."""
 
-from vdmbench.cli import main
+from vdmbench.cli.commands import main
 
 raise SystemExit(main())

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vdmbench.adapters.base import Adapter, Capabilities, GenerationRequest
-from vdmbench.errors import ConfigError
-from vdmbench.resources import adapters_dir
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.paths import adapters_dir
 
 __all__ = [
     "Adapter",
@@ -42,8 +42,8 @@ def load_adapter_config(name_or_path: str) -> dict[str, Any]:
                 "(or pass a path to an adapter YAML; `vdmbench list models` shows them)"
             )
         path = known[name_or_path]
-    # Imported here: vdmbench.suites imports this package.
-    from vdmbench.suites import read_yaml_file
+    # Imported here: vdmbench.config.suite imports this package.
+    from vdmbench.config.suite import read_yaml_file
 
     return validate_adapter_config(read_yaml_file(path), str(path))
 

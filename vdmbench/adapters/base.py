@@ -14,9 +14,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from vdmbench.video import Video
+from vdmbench.config.suite import TASKS
+from vdmbench.core.provenance import redact_config
+from vdmbench.core.video import Video
 
-TASKS = ("t2v", "i2v", "prediction", "interpolation", "editing")
+__all__ = ["TASKS", "Adapter", "Capabilities", "GenerationRequest", "cache_key", "config_hash"]
+
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Adapter(Protocol):
 
 def check_request(caps: Capabilities, req: GenerationRequest, adapter_name: str) -> None:
     """Raise AdapterError if the adapter cannot serve this request at all."""
-    from vdmbench.errors import AdapterError
+    from vdmbench.core.errors import AdapterError
 
     if req.task not in caps.tasks:
         raise AdapterError(
@@ -102,10 +105,28 @@ def first_line(e: BaseException) -> str:
 
 def as_adapter_error(e: Exception) -> Exception:
     """Any backend exception as the AdapterError that fills a failed request's slot."""
-    from vdmbench.errors import AdapterError
+    from vdmbench.core.errors import AdapterError
 
     if isinstance(e, AdapterError):
         return e
     err = AdapterError(f"{type(e).__name__}: {first_line(e)}")
     err.__cause__ = e
     return err
+
+
+CACHE_FORMAT = 1  # bump when the meaning of a cached file changes
+_HASHED_ADAPTER_KEYS = ("adapter", "params")  # name/description do not change the pixels
+
+
+def adapter_cache_config(adapter_config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a model config that can change the pixels. Secrets never enter a hash or the
+    database; they cannot change the pixels anyway."""
+    return redact_config({k: adapter_config.get(k) for k in _HASHED_ADAPTER_KEYS})
+
+
+def cache_key(adapter_config: dict[str, Any], request: GenerationRequest) -> str:
+    """The content address of one clip: a hash of (model config, request). A clip stored under
+    its key is never generated twice; the http adapter keys its job journal by it too."""
+    return config_hash(
+        {"format": CACHE_FORMAT, "adapter": adapter_cache_config(adapter_config), "request": request.cache_fields()}
+    )

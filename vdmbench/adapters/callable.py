@@ -16,10 +16,16 @@ import importlib
 import inspect
 from typing import Any, Callable
 
-from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, as_adapter_error, check_request
+from vdmbench.adapters.base import (
+    TASKS,
+    Capabilities,
+    GenerationRequest,
+    as_adapter_error,
+    check_request,
+)
 from vdmbench.adapters.outputs import to_video
-from vdmbench.errors import AdapterError, ConfigError
-from vdmbench.video import Video
+from vdmbench.core.errors import AdapterError, ConfigError
+from vdmbench.core.video import Video
 
 
 def import_target(target: str) -> Any:

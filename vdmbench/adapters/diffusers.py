@@ -39,11 +39,16 @@ import numpy as np
 import torch
 
 from vdmbench.adapters.base import (
-    TASKS, Capabilities, GenerationRequest, as_adapter_error, check_request, first_line,
+    TASKS,
+    Capabilities,
+    GenerationRequest,
+    as_adapter_error,
+    check_request,
+    first_line,
 )
 from vdmbench.adapters.outputs import to_video
-from vdmbench.errors import AdapterError, ConfigError
-from vdmbench.video import Video
+from vdmbench.core.errors import AdapterError, ConfigError
+from vdmbench.core.video import Video
 
 log = logging.getLogger(__name__)
 

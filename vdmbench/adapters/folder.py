@@ -4,7 +4,7 @@ Files are matched to (prompt, seed) requests by, in order:
 - a manifest (CSV with columns prompt_id or prompt, seed, path; or a JSON list of such objects,
   or {"videos": [...]});
 - VBench naming `{prompt}-{i}.mp4` (i = the request's seed, as VBench's sample index; the prompt
-  as written, or sanitized as `vdmbench.vbench.vbench_filename` does for unsafe texts);
+  as written, or sanitized as `vdmbench.core.naming.vbench_filename` does for unsafe texts);
 - `{prompt_id}-{seed}.mp4`, `{prompt_id}-s{seed}.mp4` or `{prompt_id}.mp4`.
 
 A missing video fails only its own sample, with the name that was expected and the closest names
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest
-from vdmbench.errors import AdapterError, ConfigError
-from vdmbench.naming import safe_filename
-from vdmbench.video import VIDEO_EXTENSIONS, Video, read_video
+from vdmbench.core.errors import AdapterError, ConfigError
+from vdmbench.core.naming import safe_filename, vbench_filename
+from vdmbench.core.video import VIDEO_EXTENSIONS, Video, read_video
 
 
 @dataclass
@@ -91,8 +91,6 @@ class FolderAdapter:
     def candidates(self, req: GenerationRequest) -> list[Path]:
         pid = str(req.extra.get("prompt_id", ""))
         found = [self.manifest[k] for k in ((pid, req.seed), (req.prompt, req.seed)) if k in self.manifest]
-        from vdmbench.vbench import vbench_filename
-
         stems = [f"{req.prompt}-{req.seed}", vbench_filename(req.prompt, req.seed, suffix=""),
                  f"{safe_filename(req.prompt, 200)}-{req.seed}"]
         if pid:
@@ -123,8 +121,6 @@ class FolderAdapter:
         return sorted(set(self.files) - self.used)
 
     def _missing_text(self, req: GenerationRequest) -> str:
-        from vdmbench.vbench import vbench_filename
-
         expected = vbench_filename(req.prompt, req.seed)
         close = difflib.get_close_matches(expected, list(self.files), n=2, cutoff=0.75)
         hint = f"; closest files: {', '.join(repr(c) for c in close)}" if close else ""

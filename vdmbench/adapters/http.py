@@ -56,11 +56,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, check_request
+from vdmbench.adapters.base import (
+    TASKS,
+    Capabilities,
+    GenerationRequest,
+    cache_key,
+    check_request,
+)
 from vdmbench.adapters.http_journal import JobJournal
-from vdmbench.errors import AdapterError, ConfigError, VdmbenchError
-from vdmbench.naming import safe_filename
-from vdmbench.video import VIDEO_EXTENSIONS, Video, read_video
+from vdmbench.core import atomic
+from vdmbench.core.errors import AdapterError, ConfigError, VdmbenchError
+from vdmbench.core.naming import safe_filename
+from vdmbench.core.video import VIDEO_EXTENSIONS, Video, read_video
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +243,6 @@ class HttpAdapter:
     def request_key(self, req: GenerationRequest) -> str:
         """Hash of (API endpoints and templates, request), computed like the runner's cache key:
         the same request to the same API maps to the same journal entry across restarts."""
-        from vdmbench.runner import cache_key
-
         return cache_key({"adapter": "http", "params": self._identity}, req)
 
     def _validate(self, path: Path, req: GenerationRequest) -> Video:
@@ -402,10 +407,7 @@ class HttpAdapter:
         host = urlsplit(url).hostname
         if urlsplit(url).scheme not in ("http", "https") or host not in self.download_hosts:
             raise self._fail(f"video URL host {host!r} is not in download_hosts {sorted(self.download_hosts)}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-        async def attempt() -> None:
+        async def attempt(tmp: Path) -> None:
             async with self._open(client, "GET", url) as resp:
                 ctype = resp.headers.get("content-type", "").lower()
                 if "html" in ctype:
@@ -420,12 +422,10 @@ class HttpAdapter:
                         if size > self.max_download_bytes:
                             raise self._fail(f"download {_short(url)} exceeds max_download_bytes={self.max_download_bytes}")
                         f.write(chunk)
-            os.replace(tmp, path)
 
-        try:
-            await self._retrying(attempt, f"download {_short(url)}")
-        finally:
-            tmp.unlink(missing_ok=True)
+        # Renamed onto `path` only once a whole attempt succeeded.
+        with atomic.atomic_path(path) as tmp:
+            await self._retrying(lambda: attempt(tmp), f"download {_short(url)}")
 
     def _open(self, client: Any, method: str, url: str, json_body: Any = None,
               headers: dict[str, str] | None = None) -> "_Response":

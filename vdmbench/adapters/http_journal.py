@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Any
+
+from vdmbench.core import atomic
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,8 @@ class JobJournal:
         return data if isinstance(data, dict) else None
 
     def save(self, key: str, entry: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._entry(key)
-        tmp = self.folder / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(entry, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        # Synced: the entry is what stops a paid job from being submitted twice.
+        atomic.write_text(self._entry(key), json.dumps(entry, sort_keys=True), fsync=True)
 
     def remove(self, key: str) -> None:
         self._entry(key).unlink(missing_ok=True)

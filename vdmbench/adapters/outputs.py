@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.errors import AdapterError
-from vdmbench.video import Video
+from vdmbench.core.errors import AdapterError
+from vdmbench.core.video import Video
 
 
 def to_video(out: Any, fps: float) -> Video:

@@ -27,13 +27,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vdmbench.adapters.base import Capabilities, GenerationRequest, check_request
-from vdmbench.errors import AdapterError, ConfigError, WeightsError
-from vdmbench.reference.diffusion import VideoDiffusion, load_weights, sample, to_model, to_pixels
-from vdmbench.resources import weights_dir
-from vdmbench.video import Video
+from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, check_request
+from vdmbench.core.errors import AdapterError, ConfigError, WeightsError
+from vdmbench.core.paths import weights_dir
+from vdmbench.core.video import Video
+from vdmbench.reference.diffusion import (
+    VideoDiffusion,
+    load_weights,
+    sample,
+    to_model,
+    to_pixels,
+)
 
-TASKS = ("t2v", "i2v", "prediction", "interpolation", "editing")
 DEFAULT_NET = {
     "unet3d": {},  # the defaults of UNet3DConfig
     "temporal_attention": {},

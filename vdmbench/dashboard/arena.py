@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from vdmbench.store import Store
+from vdmbench.store.database import Store
 
 WINNERS = ("a", "b", "tie")
 ELO_SCALE = 400.0 / np.log(10.0)

@@ -1,7 +1,7 @@
 """Comparing runs: per-metric deltas with paired CIs and significance, per-prompt differences.
 
 Runs of one suite share their (prompt, seed) pairs, so deltas are paired, with the release gate's
-statistics (vdmbench.stats): a paired bootstrap of the mean difference over (prompt, seed) pairs
+statistics (vdmbench.core.stats): a paired bootstrap of the mean difference over (prompt, seed) pairs
 for per-sample metrics, a normal approximation from each run's bootstrap CI for set-level metrics
 (FVD, KVD), two-sided p-values, and Holm's correction across the metrics of one comparison.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 try:  # the gate's statistics; the fallback below only keeps older checkouts working
-    from vdmbench.stats import adjust_pvalues, compare_estimates, paired_bootstrap
-except ImportError:  # pragma: no cover - removed once vdmbench.stats ships the gate functions
+    from vdmbench.core.stats import adjust_pvalues, compare_estimates, paired_bootstrap
+except ImportError:  # pragma: no cover - removed once vdmbench.core.stats ships the gate functions
     adjust_pvalues = compare_estimates = paired_bootstrap = None
 
 N_BOOT = 4000  # the gate policy's default

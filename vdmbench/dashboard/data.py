@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from vdmbench.store import Store
+from vdmbench.store.database import Store
 
 # Shards are merged into a normal run; the pieces themselves are not results to rank.
 _NOT_SHARD = "r.shard IS NULL"

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from vdmbench.stats import clustered_bootstrap_mean
+from vdmbench.core.stats import clustered_bootstrap_mean
 
 ARROW = {True: "↑", False: "↓"}
 

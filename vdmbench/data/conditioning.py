@@ -24,9 +24,9 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.video import Video, read_video
 from vdmbench.data import shapes as S
-from vdmbench.errors import ConfigError
-from vdmbench.video import Video, read_video
 
 DEFAULT_STRENGTH = 0.6
 
@@ -64,7 +64,7 @@ def edit_source_scene(target: S.Scene, seed: int) -> S.Scene:
 
 
 def prepare(suite: Any, prompt: Any, seed: int) -> Conditioning:
-    """Conditioning of one (prompt, seed) sample of a suite (vdmbench.suites.Suite / Prompt)."""
+    """Conditioning of one (prompt, seed) sample of a suite (vdmbench.config.suite.Suite / Prompt)."""
     task, t_len = suite.task, suite.num_frames
     params = {**(suite.params or {}), **(prompt.params or {})}
     if task == "t2v":

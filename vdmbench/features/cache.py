@@ -10,12 +10,13 @@ features instead of recomputing them; a killed run never leaves a half-written f
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from vdmbench.core import atomic
 
 
 class FeatureCache:
@@ -43,12 +44,8 @@ class FeatureCache:
     def put(self, key: str, value: np.ndarray) -> None:
         if self.dir is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic.atomic_path(self._path(key)) as tmp, open(tmp, "wb") as f:
             np.save(f, np.ascontiguousarray(value), allow_pickle=False)
-        os.replace(tmp, path)
 
 
 class SharedWork:

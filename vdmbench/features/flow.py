@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdmbench.errors import ConfigError, MetricInputError
+from vdmbench.core.errors import ConfigError, MetricInputError
 from vdmbench.features.cache import SharedWork
 
 
@@ -140,7 +140,7 @@ class ClipFlows:
 def _build_raft(name: str, weights: str | None, device: str) -> tuple[Any, dict[str, Any]]:
     from torchvision.models import optical_flow
 
-    from vdmbench import weights as W
+    from vdmbench.features import weights as W
 
     r = W.resolve(W.REGISTRY[name], weights)
     model = getattr(optical_flow, name)(weights=None)

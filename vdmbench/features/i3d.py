@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdmbench.errors import ConfigError, WeightsError
+from vdmbench.core.errors import ConfigError, WeightsError
 
 LOGITS_DIM = 400
 POOL_DIM = 1024
@@ -215,7 +215,7 @@ def build_i3d_features(
     cache_dir=None,
 ) -> tuple[I3DFeatures, dict]:
     """The I3D extractor for `backend` (i3d | i3d-torchscript | random-i3d) and a description of it."""
-    from vdmbench import weights as W
+    from vdmbench.features import weights as W
 
     if layer not in ("logits", "pool"):
         raise ConfigError(f"fvd: layer must be 'logits' or 'pool', got {layer!r}")

@@ -11,7 +11,7 @@ import importlib.metadata
 import pkgutil
 from typing import Any
 
-from vdmbench.errors import ConfigError
+from vdmbench.core.errors import ConfigError
 from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric, VideoMetric
 
 __all__ = [

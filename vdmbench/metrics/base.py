@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Iterator
 import torch
 from torchmetrics import Metric
 
-from vdmbench.errors import MetricInputError
+from vdmbench.core.errors import MetricInputError
 from vdmbench.features.cache import SharedWork
 
 

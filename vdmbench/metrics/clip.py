@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vdmbench.errors import ConfigError, WeightsError
+from vdmbench.core.errors import ConfigError, WeightsError
 from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -91,7 +91,7 @@ def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | Non
     else:
         path = _local_weights(model, pretrained, weights)
         if path is not None:
-            from vdmbench.weights import load_state_dict, sha256_file
+            from vdmbench.features.weights import load_state_dict, sha256_file
 
             state = load_state_dict(path)
             try:
@@ -120,7 +120,7 @@ def _open_clip_download(model: str, pretrained: str, cfg: dict[str, Any], quick_
     huggingface_hub would retry with back-off for about a minute before failing."""
     import open_clip
 
-    from vdmbench.weights import unreachable
+    from vdmbench.features.weights import unreachable
 
     cache = _open_clip_cache()
     source = _download_source(cfg)

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from vdmbench.errors import MetricInputError
+from vdmbench.core.errors import MetricInputError
 from vdmbench.metrics.base import ClipBatch, PerSampleMetric
 from vdmbench.metrics.reconstruction import MAX_PSNR
 from vdmbench.metrics.shapes_adherence import score_clip, segment

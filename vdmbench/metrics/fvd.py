@@ -29,10 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.errors import ConfigError, MetricInputError
+from vdmbench.core.errors import ConfigError, MetricInputError
 from vdmbench.features.cache import FeatureCache
 from vdmbench.features.i3d import build_i3d_features
-from vdmbench.metrics.base import ClipBatch, MetricContext, VideoMetric, check_uint8_videos
+from vdmbench.metrics.base import (
+    ClipBatch,
+    MetricContext,
+    VideoMetric,
+    check_uint8_videos,
+)
 
 MIN_SAMPLES = 256
 NOT_COMPARABLE = "not comparable with published FVD"

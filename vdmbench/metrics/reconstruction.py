@@ -14,7 +14,7 @@ import math
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from vdmbench.errors import MetricInputError
+from vdmbench.core.errors import MetricInputError
 from vdmbench.metrics.base import ClipBatch, PerSampleMetric
 
 MAX_PSNR = 100.0

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from vdmbench.core.errors import MetricInputError
 from vdmbench.data import shapes as S
-from vdmbench.errors import MetricInputError
 from vdmbench.metrics.base import ClipBatch, PerSampleMetric
 
 _PALETTE = np.array(list(S.COLORS.values()), dtype=np.float64)

@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from vdmbench.adapters.base import GenerationRequest
+from vdmbench.core.errors import AdapterError
+from vdmbench.core.video import Video
 from vdmbench.data.shapes import render, scene_from_prompt
-from vdmbench.errors import AdapterError
-from vdmbench.video import Video
+
+if TYPE_CHECKING:  # the adapter layer calls these; they only read the request
+    from vdmbench.adapters.base import GenerationRequest
 
 
 def ground_truth(req: GenerationRequest) -> Video:

@@ -16,7 +16,7 @@ upsampled low-resolution clip (3) for a super-resolution stage). Training masks 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vdmbench.errors import WeightsError
+from vdmbench.core import atomic
+from vdmbench.core.errors import WeightsError
 from vdmbench.reference.text import TextEncoder, Vocabulary
 
 FORMAT = "vdmbench-reference/1"
@@ -48,9 +49,11 @@ def make_scheduler(config: dict[str, Any] | None = None):
 
 def build_denoiser(arch: str, config: dict[str, Any]) -> nn.Module:
     if arch == "unet3d":
-        from vdmbench.reference.unet3d import UNet3D as cls, UNet3DConfig as cfg_cls
+        from vdmbench.reference.unet3d import UNet3D as cls
+        from vdmbench.reference.unet3d import UNet3DConfig as cfg_cls
     elif arch == "temporal_attention":
-        from vdmbench.reference.temporal_attention import TemporalAttentionUNet as cls, TAUNetConfig as cfg_cls
+        from vdmbench.reference.temporal_attention import TAUNetConfig as cfg_cls
+        from vdmbench.reference.temporal_attention import TemporalAttentionUNet as cls
     else:
         raise WeightsError(f"unknown reference architecture {arch!r}; known: unet3d, temporal_attention")
     known = {f.name for f in fields(cfg_cls)}
@@ -239,9 +242,8 @@ def save_weights(model: VideoDiffusion, path: str | Path, *, dtype: torch.dtype 
     sd = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
           for k, v in model.state_dict().items()}
     meta = {**model.meta(), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(sd, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic.atomic_path(path) as tmp:
+        save_file(sd, str(tmp), metadata=meta)
     return path
 
 

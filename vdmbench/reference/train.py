@@ -28,8 +28,14 @@ from pathlib import Path
 
 import torch
 
+from vdmbench.core import atomic
 from vdmbench.data.shapes import training_stream, vocabulary
-from vdmbench.reference.diffusion import VideoDiffusion, make_scheduler, save_weights, training_loss
+from vdmbench.reference.diffusion import (
+    VideoDiffusion,
+    make_scheduler,
+    save_weights,
+    training_loss,
+)
 
 # Arguments that change the result: a resumed run must use the same ones.
 _RESULT_ARGS = ("arch", "seed", "batch_size", "lr", "warmup", "ema", "frames", "height", "width",
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
             print(f"error: {out} was trained with other settings {diff}; use a new --out", file=sys.stderr)
             return 2
-    cfg_path.write_text(json.dumps(config, indent=1))
+    atomic.write_text(cfg_path, json.dumps(config, indent=1))
 
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out / "optimizer.pt.tmp"
         torch.save(opt.state_dict(), tmp)
         tmp.replace(out / "optimizer.pt")
-        state_path.write_text(json.dumps({"step": step, "seconds": round(elapsed, 1), "loss": last_loss}))
+        atomic.write_text(state_path, json.dumps({"step": step, "seconds": round(elapsed, 1), "loss": last_loss}))
 
     model.train()
     t_start, t_ckpt = time.time() - elapsed, time.time()

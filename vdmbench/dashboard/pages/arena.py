@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vdmbench.core.formatting import format_number as fmt
 from vdmbench.dashboard import arena, ranking
 from vdmbench.dashboard.pages import leaderboard
-from vdmbench.dashboard.pages.common import Context, fmt, show_video
+from vdmbench.dashboard.pages.common import Context, show_video
 
 _PAIR = "arena_pair"
 _RNG = "arena_rng"

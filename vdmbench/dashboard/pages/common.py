@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -126,11 +125,3 @@ def show_video(db_path: str, preview_path: str | None, path: str | None, key: st
         st.caption(caption)
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "–"
-    return f"{value:.{digits}g}"
-
-
-def db_name(db_path: str) -> str:
-    return str(Path(db_path))

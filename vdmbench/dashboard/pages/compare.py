@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from vdmbench.core.formatting import format_number as fmt
 from vdmbench.dashboard import compare, ranking
-from vdmbench.dashboard.pages.common import Context, fmt, run_label, show_video
+from vdmbench.dashboard.pages.common import Context, run_label, show_video
 
 
 def render(ctx: Context) -> None:

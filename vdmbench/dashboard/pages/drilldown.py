@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from vdmbench.dashboard.pages.common import Context, fmt, run_label, show_video
+from vdmbench.core.formatting import format_number as fmt
+from vdmbench.dashboard.pages.common import Context, run_label, show_video
 
 
 def render(ctx: Context) -> None:

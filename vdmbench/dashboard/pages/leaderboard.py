@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from vdmbench.core.formatting import NOT_COMPARABLE
+from vdmbench.core.formatting import format_number as fmt
 from vdmbench.dashboard import ranking
-from vdmbench.dashboard.pages.common import Context, fmt
-from vdmbench.report import NOT_COMPARABLE
+from vdmbench.dashboard.pages.common import Context
 
 RANK_HELP = """
 **Overall rank.** Each metric with a known direction is min-max normalized over the models shown,

@@ -1,0 +1,60 @@
+"""`vdmbench leaderboard`: serve the Streamlit app in `dashboards/` on one results database."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from vdmbench.core.paths import DEFAULT_DB, dashboards_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vdmbench leaderboard",
+        description="Start the Streamlit leaderboard (leaderboard, compare, drill-down, plots, arena). "
+                    "The database is opened read-only; Arena votes are the only write.",
+    )
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    parser.add_argument("--port", type=int, default=None, help="port to serve on (default: Streamlit's, 8501)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes the app to the network)")
+    parser.add_argument("--headless", action="store_true", help="do not open a browser window")
+    return parser
+
+
+def command(args: argparse.Namespace) -> list[str]:
+    """The `streamlit run` command line for these arguments."""
+    app = dashboards_dir() / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    if args.port is not None:
+        cmd += ["--server.port", str(args.port)]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    # The app resolves the path itself; pass it absolute so the server's cwd does not matter.
+    return cmd + ["--", "--db", str(Path(args.db).expanduser().resolve())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if importlib.util.find_spec("streamlit") is None:
+        print("vdmbench leaderboard needs Streamlit: pip install 'vdmbench[dashboard]'", file=sys.stderr)
+        return 2
+    app = dashboards_dir() / "app.py"
+    if not app.is_file():
+        print(f"dashboard app not found at {app}; reinstall vdmbench", file=sys.stderr)
+        return 2
+    if not Path(args.db).is_file():
+        # Not an error: the app itself explains how to create the first run.
+        print(f"note: {args.db} does not exist yet; the app will say how to create the first run", file=sys.stderr)
+    try:
+        return subprocess.call(command(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Terminal output: the run plan, a run's summary and the leaderboard table."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from vdmbench.core.formatting import NOT_COMPARABLE, format_number, make_console
+from vdmbench.store.database import Store
+
+if TYPE_CHECKING:
+    from vdmbench.run.runner import Runner, RunSummary
+
+def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Long leaderboard rows -> one row per (suite, model), one column per metric: 'v ± half-CI'."""
+    rows: dict[tuple, dict[str, str]] = {}
+    for r in df.itertuples():
+        key = (r.suite, r.model, r.run_id)
+        cell = format_number(r.value)
+        if r.ci_low is not None and r.ci_high is not None and not pd.isna(r.ci_low):
+            cell += f" ± {format_number((r.ci_high - r.ci_low) / 2, 2)}"
+        details = json.loads(r.details) if isinstance(r.details, str) else (r.details or {})
+        if details.get("comparable") is False:
+            cell += " *"
+        rows.setdefault(key, {})[r.metric] = cell
+    records = [{"suite": k[0], "model": k[1], "run": k[2][:22], **v} for k, v in rows.items()]
+    return pd.DataFrame.from_records(records)
+
+
+def directions(df: pd.DataFrame) -> dict[str, bool]:
+    out = {}
+    for r in df.itertuples():
+        details = json.loads(r.details) if isinstance(r.details, str) else (r.details or {})
+        if "higher_is_better" in details:
+            out[r.metric] = bool(details["higher_is_better"])
+    return out
+
+
+def print_leaderboard(store: Store, suite: str | None = None, console: Console | None = None) -> int:
+    console = console or make_console()
+    df = store.leaderboard(suite)
+    if df.empty:
+        console.print(f"No finished runs{' for suite ' + suite if suite else ''} in {store.path}.")
+        return 0
+    ways = directions(df)
+    for suite_name, part in df.groupby("suite", sort=True):
+        wide = leaderboard_table(part)
+        metrics = [c for c in wide.columns if c not in ("suite", "model", "run")]
+        table = Table(title=f"vdmbench leaderboard — suite {suite_name} (v{part.suite_version.iloc[0]})")
+        table.add_column("model", style="bold")
+        for m in metrics:
+            arrow = {True: " ↑", False: " ↓"}.get(ways.get(m), "")
+            table.add_column(m + arrow, justify="right")
+        table.add_column("run")
+        for rec in wide.to_dict("records"):
+            table.add_row(rec["model"], *[str(rec.get(m, "-")) if not pd.isna(rec.get(m)) else "-" for m in metrics], rec["run"])
+        console.print(table)
+    if (df.details.astype(str).str.contains('"comparable": false')).any():
+        console.print(f"* {NOT_COMPARABLE} (random-weight feature extractor)")
+    console.print("↑ higher is better, ↓ lower is better; ± is half the 95% bootstrap CI.")
+    return len(df)
+
+
+SHOWN_FAILURES = 10  # a summary lists this many failed samples, then "and K more"
+
+
+def print_run_summary(runner: "Runner", summary: "RunSummary", console: Console | None = None) -> None:
+    console = console or make_console()
+    verb = "resumed" if summary.resumed else "finished" if summary.status == "finished" else "failed"
+    console.print(
+        f"run {summary.run_id} {verb}: {summary.ok} samples ok, {summary.failed} failed "
+        f"({summary.generated} generated, {summary.cached} from cache; {summary.threads} CPU threads) -> {summary.db}"
+    )
+    failed = runner.store.failed_samples(summary.run_id) if summary.failed else []
+    for sample_id, error in failed[:SHOWN_FAILURES]:
+        console.print(f"  failed {sample_id}: {error}", markup=False)
+    if len(failed) > SHOWN_FAILURES:
+        console.print(f"  ... and {len(failed) - SHOWN_FAILURES} more (`vdmbench export {summary.run_id}` has every error)")
+    print_leaderboard(runner.store, runner.suite.name, console)
+
+
+def print_plan(runner: "Runner", console: Console | None = None) -> None:
+    """What a run would do, without generating anything."""
+    from vdmbench.run.runner import plan_samples
+
+    console = console or make_console()
+    suite, cfg = runner.suite, runner.adapter_config
+    planned = plan_samples(suite, cfg, runner.options.shard)
+    hits = runner.store.lookup_generations([p.cache_key for p in planned]) if runner.options.use_cache else {}
+    cached = sum(1 for p in planned if p.cache_key in hits)
+    paid = bool(cfg.get("params", {}).get("paid", False)) or cfg.get("adapter") == "http"
+    console.print(f"plan: suite {suite.name} v{suite.version} ({suite.hash}) on model {cfg['name']}")
+    console.print(f"  task {suite.task}; {len(suite.prompts)} prompts x seeds -> {len(planned)} samples"
+                  f"{' (shard %d/%d)' % runner.options.shard if runner.options.shard else ''}")
+    console.print(f"  clips: {suite.num_frames} frames, {suite.width}x{suite.height}, {suite.fps:g} fps")
+    console.print(f"  already generated (cache): {cached}; to generate: {len(planned) - cached}"
+                  + (f" (paid API calls: {len(planned) - cached})" if paid else ""))
+    console.print(f"  metrics: {', '.join(m if isinstance(m, str) else m['name'] for m in suite.metrics)}")
+    console.print(f"  database: {runner.options.db_path}")

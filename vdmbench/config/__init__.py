@@ -1,0 +1,1 @@
+"""Schemas of what users write: suites, model configs and run options."""

@@ -1,0 +1,1 @@
+"""Release gating: policies, comparison statistics, reports and portable baseline files."""

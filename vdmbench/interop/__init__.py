@@ -1,0 +1,1 @@
+"""Other tools' formats: VBench's prompt file, folder naming and manifests."""

@@ -1,0 +1,79 @@
+"""`vdmbench merge`: combine the finished shards of a sharded run into one run.
+
+Shards are runs of the same suite (hash) and model config with `shard=I/N`. The merged run copies
+their samples and per-sample values and recomputes every run-level metric over all samples
+(set-level metrics such as FVD stream the clips again), so it equals an unsharded run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from vdmbench.config.suite import parse_suite
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.paths import DEFAULT_RESULTS_DIR
+from vdmbench.run.runner import Runner, RunOptions
+from vdmbench.store.database import Store
+
+
+def find_shard_set(store: Store, run_ids: list[str] | None) -> list[dict]:
+    """The shard runs to merge: the given ids, or the newest complete finished set."""
+    if run_ids:
+        runs = [store.get_run(r) for r in run_ids]
+    else:
+        df = store.query(
+            "SELECT run_id FROM runs WHERE shard IS NOT NULL AND status = 'finished' ORDER BY started_at DESC"
+        )
+        runs = [store.get_run(r) for r in df.run_id]
+        if not runs:
+            raise ConfigError("no finished shard runs to merge; run with shard=I/N first")
+        head = runs[0]
+        runs = [r for r in runs if (r["suite_hash"], r["config_hash"]) == (head["suite_hash"], head["config_hash"])]
+    keys = {(r["suite_hash"], r["config_hash"]) for r in runs}
+    if len(keys) != 1:
+        raise ConfigError("these runs are of different suites or model configs; merge shards of one run only")
+    counts = {int(r["shard"].split("/")[1]) for r in runs if r.get("shard")}
+    if len(counts) != 1 or any(not r.get("shard") for r in runs):
+        raise ConfigError("every run to merge must be a shard (shard=I/N) with the same N")
+    n = counts.pop()
+    by_index: dict[int, dict] = {}
+    for r in runs:  # newest first: keep the newest run of each shard index
+        by_index.setdefault(int(r["shard"].split("/")[0]), r)
+    missing = sorted(set(range(n)) - set(by_index))
+    if missing:
+        raise ConfigError(f"shards {missing} of {n} are missing; run them with shard=I/{n} and merge again")
+    unfinished = [r["run_id"] for r in by_index.values() if r["status"] != "finished"]
+    if unfinished:
+        raise ConfigError(f"shard runs {unfinished} are not finished; re-run them to resume, then merge")
+    return [by_index[i] for i in range(n)]
+
+
+def merge(store: Store, shards: list[dict], results_dir: str | Path = DEFAULT_RESULTS_DIR) -> str:
+    first = shards[0]
+    merged_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    ids = [s["run_id"] for s in shards]
+    with store.transaction() as con:
+        con.execute(
+            """INSERT INTO runs SELECT ? AS run_id, suite, suite_version, suite_hash, model, adapter_config,
+                      config_hash, 'merging', started_at, NULL, git_sha, env, NULL AS shard, suite_config
+               FROM runs WHERE run_id = ?""",
+            [merged_id, first["run_id"]],
+        )
+        con.execute(
+            """INSERT INTO samples SELECT ? AS run_id, * EXCLUDE (run_id) FROM samples
+               WHERE list_contains(?, run_id)""",
+            [merged_id, ids],
+        )
+        con.execute(
+            """INSERT INTO sample_metrics SELECT ? AS run_id, * EXCLUDE (run_id) FROM sample_metrics
+               WHERE list_contains(?, run_id)""",
+            [merged_id, ids],
+        )
+    suite = parse_suite(first["suite_config"], source=f"run {first['run_id']}")
+    runner = Runner(suite, first["adapter_config"], RunOptions(results_dir=results_dir, db=store.path, progress=False))
+    rows = runner._run_metrics(merged_id, runner.build_metrics())
+    store.record_run_metrics(merged_id, rows)
+    store.set_run_status(merged_id, "finished", finished=True)
+    return merged_id

@@ -45,7 +45,7 @@ def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> "Suite":
 
 
 def _requests(suite):
-    from vdmbench.run.runner import plan_samples
+    from vdmbench.run.plan import plan_samples
 
     return [p.request for p in plan_samples(suite, {"name": "x", "adapter": "x", "params": {}})]
 
@@ -104,19 +104,19 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
         return time.perf_counter() - t0, time.process_time() - c0
 
     def harness(variant: str) -> tuple[float, float, dict[str, float]]:
-        import vdmbench.run.runner as runner_module
+        import vdmbench.run.writer as writer_module
 
         extra = {"background": {"background_writes": True}, "equal-priority": {"background_writes": True},
                  "serial": {"background_writes": False}}.get(variant, {})
         # equal-priority: the writer thread at the main thread's priority (before it yielded the CPU)
-        nice = getattr(runner_module, "_WRITER_NICE", None)
+        nice = getattr(writer_module, "_WRITER_NICE", None)
         if variant == "equal-priority" and nice is not None:
-            runner_module._WRITER_NICE = 0
+            writer_module._WRITER_NICE = 0
         try:
             return _timed_run(extra)
         finally:
             if nice is not None:
-                runner_module._WRITER_NICE = nice
+                writer_module._WRITER_NICE = nice
 
     def _timed_run(extra: dict) -> tuple[float, float, dict[str, float]]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,6 @@ from vdmbench.reference.diffusion import (
     VideoDiffusion,
     load_weights,
     make_scheduler,
-    sample,
     save_weights,
     training_loss,
 )

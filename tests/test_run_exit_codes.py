@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from vdmbench.core.errors import ConfigError
-from vdmbench.core.threads import resolve_threads, usable_cores
+from vdmbench.core.resources import resolve_threads, usable_cores
 from vdmbench.run.failures import failure_budget_exceeded, parse_max_failed
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import vdmbench.run.runner as runner_module
+import vdmbench.run.writer as writer_module
 from tests.fixtures import REPO
 from vdmbench.config.suite import parse_suite
 from vdmbench.core.errors import StoreError, VideoError
@@ -69,14 +69,14 @@ def test_background_and_main_thread_writes_store_the_same_results(tmp_path):
 
 @pytest.mark.parametrize("background", [False, True])
 def test_a_file_that_cannot_be_written_is_a_failed_sample(tmp_path, monkeypatch, background):
-    real = runner_module.write_video
+    real = writer_module.write_video
 
     def write_video(video, path, **kw):
         if path.name.startswith("c-s1-"):
             raise VideoError(f"{path}: disk full (on purpose)")
         return real(video, path, **kw)
 
-    monkeypatch.setattr(runner_module, "write_video", write_video)
+    monkeypatch.setattr(writer_module, "write_video", write_video)
     _, summary = run(tmp_path, background_writes=background)
     assert (summary.ok, summary.failed) == (11, 1)
     got = stored(tmp_path)
@@ -117,7 +117,7 @@ def test_writer_queue_is_bounded(tmp_path, monkeypatch):
     """A generator faster than the writer waits for it: at most a couple of clips in memory."""
     import tests.fixtures.generators as gens
 
-    real_write, real_square = runner_module.write_video, gens.moving_square
+    real_write, real_square = writer_module.write_video, gens.moving_square
     generated, written, ahead = [], [], []
 
     def slow_write(video, path, **kw):
@@ -130,7 +130,7 @@ def test_writer_queue_is_bounded(tmp_path, monkeypatch):
         generated.append(req)
         return real_square(req)
 
-    monkeypatch.setattr(runner_module, "write_video", slow_write)
+    monkeypatch.setattr(writer_module, "write_video", slow_write)
     monkeypatch.setattr(gens, "moving_square", counting_square)
     prompts = [{"id": f"p{i}", "text": f"prompt {i}"} for i in range(10)]
     _, summary = run(tmp_path, SQUARE, prompts, background_writes=True)
@@ -144,9 +144,10 @@ CHILD = r"""
 import os, sys, time
 from pathlib import Path
 import vdmbench.run.runner as R
+import vdmbench.run.writer as W
 from vdmbench.config.suite import parse_suite
 results, hang_at = Path(sys.argv[1]), int(sys.argv[2])
-real, calls = R.write_video, []
+real, calls = W.write_video, []
 def write_video(video, path, **kw):
     calls.append(path)
     if len(calls) == hang_at:  # what a kill in the middle of encoding leaves: a partial temporary file
@@ -155,7 +156,7 @@ def write_video(video, path, **kw):
         (results / "writing").write_text(path.name)
         time.sleep(600)
     return real(video, path, **kw)
-R.write_video = write_video
+W.write_video = write_video
 suite = parse_suite({"name": "w", "num_frames": 6, "height": 16, "width": 16, "fps": 8, "seeds": [0, 1],
                      "metrics": ["flicker"], "prompts": [{"id": c, "text": "prompt " + c} for c in "abcdef"]})
 adapter = {"name": "square", "adapter": "callable", "params": {"target": "tests.fixtures.generators:moving_square"}}
@@ -208,7 +209,7 @@ def test_sigkill_while_the_writer_thread_writes_then_resume(tmp_path):
 def test_writer_thread_runs_at_lower_cpu_priority_than_generation(tmp_path, monkeypatch):
     """The writer yields the CPU to generation (its nice value is raised), the main thread keeps its own."""
     seen = {}
-    store_files = Runner._store_files
+    store_files = writer_module.SampleFiles.store
 
     def spy(self, items, written):
         import threading
@@ -217,10 +218,10 @@ def test_writer_thread_runs_at_lower_cpu_priority_than_generation(tmp_path, monk
         seen["thread"] = threading.current_thread().name
         return store_files(self, items, written)
 
-    monkeypatch.setattr(Runner, "_store_files", spy)
+    monkeypatch.setattr(writer_module.SampleFiles, "store", spy)
     main_before = os.getpriority(os.PRIO_PROCESS, 0)
     _, summary = run(tmp_path, prompts=PROMPTS[:1])
     assert summary.ok == 2
     assert seen["thread"] == "vdmbench-writer"
-    assert seen["nice"] == max(main_before, runner_module._WRITER_NICE) > 0
+    assert seen["nice"] == max(main_before, writer_module._WRITER_NICE) > 0
     assert os.getpriority(os.PRIO_PROCESS, 0) == main_before

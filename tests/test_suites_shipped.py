@@ -50,7 +50,7 @@ def test_i2v_core_renders_its_conditioning_images_and_text_matches_params():
     from dataclasses import replace
 
     from vdmbench.data.shapes import parse_caption
-    from vdmbench.run.runner import plan_samples
+    from vdmbench.run.plan import plan_samples
 
     suite = load_suite("i2v-core")
     assert suite.task == "i2v" and len(suite.prompts) >= 30

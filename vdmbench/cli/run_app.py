@@ -15,7 +15,8 @@ from vdmbench.cli.terminal import print_plan, print_run_summary
 from vdmbench.config.suite import parse_suite
 from vdmbench.core.errors import VdmbenchError
 from vdmbench.run.failures import failure_budget_exceeded, parse_max_failed
-from vdmbench.run.runner import Runner, RunOptions, RunSummary, parse_shard
+from vdmbench.run.options import RunOptions, parse_shard
+from vdmbench.run.runner import Runner, RunSummary
 
 
 def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:

@@ -85,7 +85,7 @@ def print_run_summary(runner: "Runner", summary: "RunSummary", console: Console 
 
 def print_plan(runner: "Runner", console: Console | None = None) -> None:
     """What a run would do, without generating anything."""
-    from vdmbench.run.runner import plan_samples
+    from vdmbench.run.plan import plan_samples
 
     console = console or make_console()
     suite, cfg = runner.suite, runner.adapter_config

@@ -32,3 +32,10 @@ class WeightsError(VdmbenchError):
 
 class StoreError(VdmbenchError):
     """The results database cannot be opened or written."""
+
+
+def error_text(e: BaseException) -> str:
+    """How a failure is stored with a sample: our own errors as they are (they say what to do),
+    anything else prefixed with its type."""
+    text = str(e) or type(e).__name__
+    return text if isinstance(e, VdmbenchError) else f"{type(e).__name__}: {text}"

@@ -19,15 +19,15 @@ from typing import Any
 
 import torch.distributed as dist
 
-from vdmbench.config.suite import Suite
 from vdmbench.core import atomic
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.hashing import folder_fingerprint
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
+from vdmbench.core.resources import resolve_device
 from vdmbench.core.video import VIDEO_EXTENSIONS
 from vdmbench.core.video_loader import LoadFailure, iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
-from vdmbench.run.runner import resolve_device
+from vdmbench.run.reference_sets import folder_loader
 
 
 def _files(inputs: list[Path]) -> list[Path]:
@@ -146,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reference = None
         if args.reference:
-            from vdmbench.run.runner import reference_loader
-
-            pseudo = Suite(name="score", version=1, task="t2v", num_frames=args.num_frames or 16, height=0, width=0,
-                           fps=8.0, prompts=(), reference={"source": "folder", "path": str(args.reference)})
-            reference = reference_loader(pseudo, args.batch_size, args.workers)
+            reference = folder_loader(args.reference, args.num_frames or 16, args.batch_size, args.workers)
         context = MetricContext(device=device, batch_size=args.batch_size, reference=reference,
                                 reference_id=_folder_id(args.reference) if args.reference else None,
                                 cache_dir=DEFAULT_RESULTS_DIR / "cache" / "features")

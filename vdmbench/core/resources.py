@@ -1,4 +1,4 @@
-"""How many CPU threads torch may use during a run.
+"""Compute resources of a run: the device, and how many CPU threads torch may use.
 
 Torch's default intra-op pool takes every core. Beside vdmbench's own writer thread and decoder
 processes that oversubscribes a small machine badly: on a busy 2-core machine the reference models
@@ -48,3 +48,12 @@ def torch_threads(n: int) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: the first CUDA GPU where there is one, else the CPU; anything else as given."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

@@ -129,15 +129,6 @@ def test_draw_pair_takes_two_models_of_one_prompt_and_seed():
     assert sides == {"m1", "m2"}  # random order
 
 
-def test_compare_works_without_the_gate_statistics(monkeypatch):
-    for name in ("paired_bootstrap", "compare_estimates", "adjust_pvalues"):
-        monkeypatch.setattr(compare, name, None)
-    rng = np.random.default_rng(0)
-    base = rng.normal(0, 1, 20)
-    d = compare.paired_delta(base, base + 1.0 + rng.normal(0, 0.1, 20))
-    assert d.p_value < 0.01 and d.ci_low > 0.8
-
-
 def test_drilldown_shows_an_adapters_notes_as_rows():
     from vdmbench.dashboard.pages.drilldown import _notes
 

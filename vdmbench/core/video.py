@@ -125,21 +125,6 @@ def select_indices(
     return idx
 
 
-def select_frames(
-    video: Video,
-    *,
-    num_frames: int | None = None,
-    stride: int = 1,
-    target_fps: float | None = None,
-) -> Video:
-    """Apply the frame selection of `select_indices` to a decoded video."""
-    idx = select_indices(
-        video.num_frames, video.fps, num_frames=num_frames, stride=stride, target_fps=target_fps
-    )
-    fps = (target_fps or video.fps) / stride
-    return Video(video.frames[idx].contiguous(), fps)
-
-
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read the container header (no decoding) with PyAV."""
     import av

@@ -14,10 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-try:  # the gate's statistics; the fallback below only keeps older checkouts working
-    from vdmbench.core.stats import adjust_pvalues, compare_estimates, paired_bootstrap
-except ImportError:  # pragma: no cover - removed once vdmbench.core.stats ships the gate functions
-    adjust_pvalues = compare_estimates = paired_bootstrap = None
+from vdmbench.core.stats import adjust_pvalues, compare_estimates, paired_bootstrap
 
 N_BOOT = 4000  # the gate policy's default
 
@@ -42,23 +39,14 @@ def paired_delta(baseline: np.ndarray, candidate: np.ndarray, clusters: np.ndarr
     """Mean paired difference with its bootstrap CI and two-sided p (the gate's paired bootstrap)."""
     base = np.asarray(baseline, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
-    if paired_bootstrap is not None:
-        c = paired_bootstrap(base, cand, clusters=clusters, higher_is_better=True, n_boot=n_boot, seed=seed)
-        return PairedDelta(c.delta, c.ci_low, c.ci_high, _two_sided(c.p_regression, c.p_improvement), c.n)
-    diff = cand - base  # fallback: plain percentile bootstrap over pairs
-    if diff.size < 2:
-        return PairedDelta(float(diff.mean()), np.nan, np.nan, np.nan, int(diff.size))
-    idx = np.random.default_rng(seed).integers(0, diff.size, size=(n_boot, diff.size))
-    reps = diff[idx].mean(axis=1)
-    lo, hi = np.quantile(reps, [0.025, 0.975])
-    p = _two_sided((1 + np.count_nonzero(reps >= 0)) / (n_boot + 1), (1 + np.count_nonzero(reps <= 0)) / (n_boot + 1))
-    return PairedDelta(float(diff.mean()), float(lo), float(hi), p, int(diff.size))
+    c = paired_bootstrap(base, cand, clusters=clusters, higher_is_better=True, n_boot=n_boot, seed=seed)
+    return PairedDelta(c.delta, c.ci_low, c.ci_high, _two_sided(c.p_regression, c.p_improvement), c.n)
 
 
 def set_level_delta(base: pd.Series, cand: pd.Series, higher_is_better: bool | None) -> PairedDelta | None:
     """Two runs' set-level values compared through their stored CIs; None without CIs."""
     cis = [base.ci_low, base.ci_high, cand.ci_low, cand.ci_high]
-    if compare_estimates is None or any(pd.isna(x) for x in cis):
+    if any(pd.isna(x) for x in cis):
         return None
     sign = -1.0 if higher_is_better is False else 1.0
     c = compare_estimates(float(base.value), (float(base.ci_low), float(base.ci_high)), float(cand.value),
@@ -115,7 +103,7 @@ def metric_deltas(
                 row.update(delta=d.delta, ci_low=d.ci_low, ci_high=d.ci_high, p_raw=d.p_value, n=d.n)
             rows.append(row)
         raw = [r["p_raw"] for r in rows]
-        adjusted = adjust_pvalues(raw, correction) if adjust_pvalues is not None else np.asarray(raw, dtype=float)
+        adjusted = adjust_pvalues(raw, correction)
         for r, p in zip(rows, adjusted):
             sig = bool(np.isfinite(p) and p < alpha)
             r.update(p_value=float(p), significant=sig,

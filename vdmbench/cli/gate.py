@@ -96,7 +96,7 @@ def run_candidate(suite: str, model: str, overrides: list[str]) -> RunData:
     if bad:
         raise ConfigError(f"candidate overrides must look like KEY=VALUE, got {bad}")
     translated = translate_run_args([f"suite={suite}", f"model={model}", *overrides])
-    with initialize_config_module("vdmbench.conf", version_base="1.3"):
+    with initialize_config_module("vdmbench.cli.conf", version_base="1.3"):
         cfg = compose("run", overrides=translated)
     runner = runner_from_config(cfg, overrides)
     summary = runner.run()

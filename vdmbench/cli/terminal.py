@@ -53,7 +53,7 @@ def print_leaderboard(store: Store, suite: str | None = None, console: Console |
         table = Table(title=f"vdmbench leaderboard — suite {suite_name} (v{part.suite_version.iloc[0]})")
         table.add_column("model", style="bold")
         for m in metrics:
-            arrow = {True: " ↑", False: " ↓"}.get(ways.get(m), "")
+            arrow = "" if m not in ways else " ↑" if ways[m] else " ↓"
             table.add_column(m + arrow, justify="right")
         table.add_column("run")
         for rec in wide.to_dict("records"):

@@ -65,21 +65,24 @@ def iterate_videos(
 
     A file that cannot be read raises (on_error="raise"; the iteration ends there) or comes back as
     a LoadFailure in its place (on_error="return"), so one bad file does not stop the others."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(p) for p in paths]
+    if not files:
         return
-    workers = min(workers, max(0, len(paths) // max(1, batch_size)))  # processes cost ~1 s to start
+    workers = min(workers, max(0, len(files) // max(1, batch_size)))  # processes cost ~1 s to start
     loader = DataLoader(
-        _ClipFiles(paths, num_frames, keep_errors=on_error == "return"), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _ClipFiles(files, num_frames, keep_errors=on_error == "return"), batch_size=batch_size, shuffle=False,
+        num_workers=workers,
         collate_fn=_as_list, worker_init_fn=_worker_init if workers else None,
         prefetch_factor=2 if workers else None,
     )
     yield from loader
 
 
-def stack_by_shape(items: list[tuple[int, Video]]) -> list[tuple[list[int], torch.Tensor, list[float]]]:
-    """Group clips of equal shape into batches [B, T, H, W, 3] (metrics need equal shapes)."""
+def stack_by_shape(items: Sequence[tuple[int, Video | LoadFailure]]) -> list[tuple[list[int], torch.Tensor, list[float]]]:
+    """Group clips of equal shape into batches [B, T, H, W, 3] (metrics need equal shapes). Load
+    failures (on_error="return") are the caller's to report; they are left out here."""
     groups: dict[tuple, list[tuple[int, Video]]] = {}
     for i, v in items:
-        groups.setdefault(tuple(v.frames.shape), []).append((i, v))
+        if isinstance(v, Video):
+            groups.setdefault(tuple(v.frames.shape), []).append((i, v))
     return [([i for i, _ in g], torch.stack([v.frames for _, v in g]), [v.fps for _, v in g]) for g in groups.values()]

@@ -19,7 +19,7 @@ from vdmbench.features.cache import SharedWork
 
 def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
     """DIS flow from RGB uint8 frame `a` to `b`: float32 [H, W, 2]."""
-    dis = cv2.DISOpticalFlow_create(preset)  # one per call: the object keeps state between calls
+    dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # one per call: it keeps state
     ga = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
     return dis.calc(ga, gb, None)

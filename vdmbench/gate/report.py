@@ -115,8 +115,8 @@ def to_junit(result: GateResult, failed: bool) -> str:
         elif m.verdict == "inconclusive":
             ET.SubElement(case, "skipped", {"message": f"inconclusive: {m.reason or text}"})
         ET.SubElement(case, "system-out").text = f"{m.verdict}: {text}"
-    root = ET.Element("testsuites", {"name": "vdmbench gate", "tests": suite.get("tests"),
-                                     "failures": suite.get("failures"), "errors": "0"})
+    root = ET.Element("testsuites", {"name": "vdmbench gate", "tests": suite.get("tests", "0"),
+                                     "failures": suite.get("failures", "0"), "errors": "0"})
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

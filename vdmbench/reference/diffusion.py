@@ -48,14 +48,15 @@ def make_scheduler(config: dict[str, Any] | None = None):
 
 
 def build_denoiser(arch: str, config: dict[str, Any]) -> nn.Module:
-    if arch == "unet3d":
-        from vdmbench.reference.unet3d import UNet3D as cls
-        from vdmbench.reference.unet3d import UNet3DConfig as cfg_cls
-    elif arch == "temporal_attention":
-        from vdmbench.reference.temporal_attention import TAUNetConfig as cfg_cls
-        from vdmbench.reference.temporal_attention import TemporalAttentionUNet as cls
-    else:
-        raise WeightsError(f"unknown reference architecture {arch!r}; known: unet3d, temporal_attention")
+    from vdmbench.reference.temporal_attention import TAUNetConfig, TemporalAttentionUNet
+    from vdmbench.reference.unet3d import UNet3D, UNet3DConfig
+
+    architectures: dict[str, tuple[Any, Any]] = {
+        "unet3d": (UNet3D, UNet3DConfig), "temporal_attention": (TemporalAttentionUNet, TAUNetConfig),
+    }
+    if arch not in architectures:
+        raise WeightsError(f"unknown reference architecture {arch!r}; known: {', '.join(architectures)}")
+    cls, cfg_cls = architectures[arch]
     known = {f.name for f in fields(cfg_cls)}
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in known}
     return cls(cfg_cls(**kw))
@@ -168,6 +169,8 @@ def training_loss(model: VideoDiffusion, scheduler, frames: torch.Tensor, captio
     known_mask = random_frame_mask(b, t_len, generator).to(device)
     lowres = None
     if model.lowres:
+        if lowres_factor is None:
+            raise ValueError("a super-resolution stage trains with lowres_factor (the base stage's downscale)")
         lowres = F.avg_pool3d(x0, (1, lowres_factor, lowres_factor))
     feats, tmask, pooled, _ = model.encode_text(captions, device)
     pred = model(x_t, t, (feats, tmask, pooled), x0, known_mask, lowres)
@@ -197,7 +200,7 @@ def sample(model: VideoDiffusion, prompts: list[str], noise: torch.Tensor, *, st
     sched = make_scheduler()
     sched.set_timesteps(steps)
     timesteps = sched.timesteps
-    if known is None:
+    if known is None or known_mask is None:
         known = torch.zeros_like(noise)
         known_mask = torch.zeros(b, noise.shape[2], dtype=torch.bool, device=device)
     if init is not None:

@@ -24,6 +24,13 @@ from vdmbench.reference.unet3d import Attention, timestep_embedding
 
 
 @dataclass
+
+def zero_init(layer: nn.Conv2d) -> None:
+    """Zero weights and bias: a residual branch that starts as the identity."""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
 class TAUNetConfig:
     in_channels: int = 7
     out_channels: int = 3
@@ -46,8 +53,7 @@ class ResBlock2D(nn.Module):
         self.film = nn.Linear(emb_dim, 2 * cout)
         self.norm2 = nn.GroupNorm(groups, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        zero_init(self.conv2)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -79,6 +85,7 @@ class TemporalModule(nn.Module):
 
     def __init__(self, dim: int, heads: int, max_frames: int) -> None:
         super().__init__()
+        self.pos: torch.Tensor
         self.register_buffer("pos", timestep_embedding(torch.arange(max_frames), dim), persistent=False)
         self.attn = Attention(dim, heads)
 
@@ -133,8 +140,7 @@ class TemporalAttentionUNet(nn.Module):
                 prev = ch[i - 1]
         self.norm_out = nn.GroupNorm(cfg.groups, prev)
         self.head = nn.Conv2d(prev, cfg.out_channels * cfg.patch**2, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        zero_init(self.head)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
                 text_pooled: torch.Tensor) -> torch.Tensor:

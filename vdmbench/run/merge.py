@@ -72,7 +72,7 @@ def merge(store: Store, shards: list[dict], results_dir: str | Path = DEFAULT_RE
             [merged_id, ids],
         )
     suite = parse_suite(first["suite_config"], source=f"run {first['run_id']}")
-    runner = Runner(suite, first["adapter_config"], RunOptions(results_dir=results_dir, db=store.path, progress=False))
+    runner = Runner(suite, first["adapter_config"], RunOptions(results_dir=Path(results_dir), db=store.path, progress=False))
     rows = runner.statistics(merged_id, runner.build_metrics())
     store.record_run_metrics(merged_id, rows)
     store.set_run_status(merged_id, "finished", finished=True)

@@ -4,6 +4,7 @@ the cache key its clip is stored under."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from vdmbench.adapters.base import GenerationRequest, cache_key
@@ -25,7 +26,7 @@ class PlannedSample:
 
 def plan_samples(suite: Suite, adapter_config: dict[str, Any], shard: tuple[int, int] | None = None) -> list[PlannedSample]:
     """Every sample of the suite (or of one shard), with its request and cache key."""
-    conditioning = None
+    conditioning: ModuleType | None = None
     if suite.task != "t2v":
         try:
             from vdmbench.data import conditioning

@@ -129,10 +129,10 @@ def _get_float(result: Any, key: str) -> float | None:
 
 
 def _stack_optional(items: list[Video | None]) -> torch.Tensor | None:
-    if any(v is None for v in items):
-        return None
-    return torch.stack([v.frames for v in items])
+    """The clips stacked, or None unless every sample has one (ground truth, source clips)."""
+    frames = [v.frames for v in items if v is not None]
+    return torch.stack(frames) if frames and len(frames) == len(items) else None
 
 
 def _known_sha256(shas: list[str | None]) -> list[str]:
-    return list(shas) if all(shas) else []
+    return [s for s in shas if s] if all(shas) else []

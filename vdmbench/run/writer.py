@@ -60,21 +60,22 @@ class SampleFiles:
         generations: list[tuple] = []
         for it in items:
             p, info, error = it.planned, dict(it.info), it.error
-            stored = it.video is not None  # generated or cached; a clip that failed scoring is kept too
-            if stored and it.fresh:
+            video = it.video
+            stored = video is not None  # generated or cached; a clip that failed scoring is kept too
+            if video is not None and it.fresh:
                 try:
-                    path = write_video(it.video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
+                    path = write_video(video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
                     written.append(path)
                     info.update(path=path, sha256=sha256_file(path))
                     generations.append((p.cache_key, self.relative(path), info["sha256"], info["gen_seconds"],
                                         info.get("notes")))
                 except Exception as e:
                     error, stored = error_text(e), False
-            if stored and self.preview:
+            if video is not None and stored and self.preview:
                 prev = self.preview_dir / f"{p.cache_key}.mp4"
                 if not prev.is_file():
                     try:
-                        written.append(write_preview(it.video, prev))
+                        written.append(write_preview(video, prev))
                     except VdmbenchError:
                         pass  # a preview is a convenience; the lossless file is the result
                 info["preview"] = prev

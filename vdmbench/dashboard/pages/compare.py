@@ -18,7 +18,7 @@ def render(ctx: Context) -> None:
         return
     labels = {r.run_id: run_label(r) for r in runs.itertuples()}
     picked = st.multiselect("Runs (the first is the baseline)", list(labels), default=list(runs.run_id[:2][::-1]),
-                            format_func=labels.get, key="compare_runs")
+                            format_func=lambda r: labels[r], key="compare_runs")
     if len(picked) < 2:
         st.info("Pick two or more runs.")
         return

@@ -19,7 +19,7 @@ def render(ctx: Context) -> None:
         st.info("No runs of this suite.")
         return
     labels = {r.run_id: run_label(r) + (f" · shard {r.shard}" if r.shard else "") for r in runs.itertuples()}
-    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="drill_run")
+    run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="drill_run")
     samples = ctx.load("samples", run_id)
     if samples.empty:
         st.info("This run has no samples yet.")

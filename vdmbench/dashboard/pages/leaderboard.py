@@ -54,7 +54,7 @@ def render(ctx: Context) -> None:
     if sort_by == "overall rank":
         ranked = ranked.sort_values(["rank", "model"], na_position="last")
     else:
-        ranked = ranked.sort_values(sort_by, ascending=not ways.get(sort_by, True), na_position="last")
+        ranked = ranked.sort_values(sort_by, ascending=not ways.get(str(sort_by), True), na_position="last")
     ranked = ranked.reset_index(drop=True)
     table, labels = display_table(ranked, metrics, ways, flagged)
 

@@ -34,5 +34,13 @@ def format_p(p: float | None) -> str:
 
 
 def make_console() -> Console:
-    """A console that does not squeeze tables to 80 columns when output goes to a file or CI log."""
-    return Console(width=None if sys.stdout.isatty() else 200)
+    """A console that does not squeeze tables to 80 columns when output goes to a file or CI log.
+    When the reader of stdout goes away (`| head`) it raises BrokenPipeError, which the command
+    line turns into a quiet exit 141 for every command (rich itself would exit 1)."""
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
+    return console
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError

@@ -93,12 +93,7 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
                           "winner": "a" if rng.random() < p else "b", "voter": None, "created_at": start})
     tables = {"runs": run_rows, "samples": sample_rows, "sample_metrics": metric_rows,
               "run_metrics": run_metric_rows, "arena_votes": vote_rows}
-    with store.transaction() as con:
-        for table, rows in tables.items():
-            frame = pd.DataFrame(rows)
-            con.register("frame", frame)
-            con.execute(f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT * FROM frame")
-            con.unregister("frame")
+    store.load_frames({table: pd.DataFrame(rows) for table, rows in tables.items()})
     return {t: len(r) for t, r in tables.items()}
 
 

@@ -132,5 +132,5 @@ def test_draw_pair_takes_two_models_of_one_prompt_and_seed():
 def test_drilldown_shows_an_adapters_notes_as_rows():
     from vdmbench.dashboard.pages.drilldown import _notes
 
-    assert _notes('{"unknown_words": ["crimson", "blob"], "filter": "ok"}') == {"unknown words": "crimson, blob", "filter": "ok"}
-    assert _notes(None) == {} and _notes(float("nan")) == {} and _notes("not json") == {} and _notes("[1]") == {}
+    assert _notes({"unknown_words": ["crimson", "blob"], "filter": "ok"}) == {"unknown words": "crimson, blob", "filter": "ok"}
+    assert _notes(None) == {} and _notes(float("nan")) == {} and _notes([1]) == {}

@@ -26,7 +26,7 @@ def test_nasty_prompt_texts_are_stored_exactly_and_files_stay_inside(tmp_path):
     summary = run(tmp_path, [{"id": f"p{i}", "text": t} for i, t in enumerate(texts)])
     assert summary.ok == len(texts)
     store = Store(tmp_path / "results" / "vdmbench.duckdb", read_only=True)
-    stored = store.query("SELECT prompt FROM samples ORDER BY sample_id").prompt.tolist()
+    stored = store._query("SELECT prompt FROM samples ORDER BY sample_id").prompt.tolist()
     assert stored == texts
     results = (tmp_path / "results").resolve()
     for f in results.rglob("*"):
@@ -66,7 +66,7 @@ def test_one_frame_and_wrong_extension_videos_in_a_folder(tmp_path):
     prompts = [{"id": i, "text": i} for i in ("ok", "single", "mislabelled", "text")]
     summary = run(tmp_path, prompts, adapter=adapter)
     store = Store(tmp_path / "results" / "vdmbench.duckdb", read_only=True)
-    rows = store.query("SELECT prompt_id, status, error FROM samples ORDER BY prompt_id").set_index("prompt_id")
+    rows = store._query("SELECT prompt_id, status, error FROM samples ORDER BY prompt_id").set_index("prompt_id")
     assert rows.status.to_dict() == {"mislabelled": "ok", "ok": "ok", "single": "failed", "text": "failed"}
     assert "at least 2 frames" in rows.error["single"]
     assert "text-0.mp4" in rows.error["text"]

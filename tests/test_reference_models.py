@@ -199,7 +199,7 @@ def test_unknown_words_are_stored_with_each_sample_and_survive_the_cache(tiny_we
         first = Runner(suite, model, options).run()
     second = Runner(suite, model, RunOptions(results_dir=tmp_path, progress=False, workers=0, resume=False)).run()
     assert (first.generated, second.cached) == (2, 2)
-    rows = Store(options.db_path).query(
+    rows = Store(options.db_path)._query(
         "SELECT run_id, prompt_id, coalesce(notes::VARCHAR, '') AS notes FROM samples ORDER BY run_id, prompt_id")
     for run in (first.run_id, second.run_id):
         notes = dict(zip(rows[rows.run_id == run].prompt_id, rows[rows.run_id == run].notes))

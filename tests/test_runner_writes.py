@@ -39,7 +39,7 @@ def stored(results: Path) -> dict:
         "generations": "SELECT cache_key, path, sha256 FROM generations ORDER BY cache_key",
         "status": "SELECT status FROM runs",
     }
-    with Store(results / "vdmbench.duckdb", read_only=True).connect() as con:
+    with Store(results / "vdmbench.duckdb", read_only=True)._connect() as con:
         out = {}
         for key, sql in queries.items():
             cur = con.execute(sql)
@@ -181,7 +181,7 @@ def test_sigkill_while_the_writer_thread_writes_then_resume(tmp_path):
     proc.wait()
 
     db = results / "vdmbench.duckdb"
-    before = Store(db, read_only=True).query("SELECT sample_id, path, sha256 FROM samples")
+    before = Store(db, read_only=True)._query("SELECT sample_id, path, sha256 FROM samples")
     assert len(before) == 4  # each flushed right after its file; the 5th was being written
     for path, sha in zip(before.path, before.sha256):
         assert hashlib.sha256((results / path).read_bytes()).hexdigest() == sha
@@ -197,10 +197,10 @@ def test_sigkill_while_the_writer_thread_writes_then_resume(tmp_path):
     regenerated = set(log.read_text().split()[len(generated_before):]) & set(before.sample_id)
     assert not regenerated, f"finished samples were generated again: {regenerated}"
     store = Store(db, read_only=True)
-    assert store.query("SELECT count(*) AS n, count(DISTINCT sample_id) AS d FROM samples").values.tolist() == [[12, 12]]
-    assert store.query("SELECT status FROM runs").status.tolist() == ["finished"]
-    assert int(store.query("SELECT count(*) AS n FROM sample_metrics").n[0]) == 24
-    for path, sha in store.query("SELECT path, sha256 FROM samples").values:
+    assert store._query("SELECT count(*) AS n, count(DISTINCT sample_id) AS d FROM samples").values.tolist() == [[12, 12]]
+    assert store._query("SELECT status FROM runs").status.tolist() == ["finished"]
+    assert int(store._query("SELECT count(*) AS n FROM sample_metrics").n[0]) == 24
+    for path, sha in store._query("SELECT path, sha256 FROM samples").values:
         assert hashlib.sha256((results / path).read_bytes()).hexdigest() == sha
     assert not list(results.rglob("*.tmp")), "stray temporary files"
 

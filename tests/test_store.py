@@ -10,10 +10,10 @@ from vdmbench.store.database import SCHEMA_VERSION, SampleRecord, Store
 def test_schema_created_and_versioned(tmp_path):
     store = Store(tmp_path / "r.duckdb")
     assert store.schema_version() == SCHEMA_VERSION
-    tables = set(store.query("SELECT table_name FROM information_schema.tables").table_name)
+    tables = set(store._query("SELECT table_name FROM information_schema.tables").table_name)
     assert {"runs", "samples", "sample_metrics", "run_metrics", "schema_version", "generations"} <= tables
     Store(tmp_path / "r.duckdb")  # reopening does not migrate twice
-    assert len(store.query("SELECT * FROM schema_version")) == 1
+    assert len(store._query("SELECT * FROM schema_version")) == 1
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -40,10 +40,10 @@ def test_writes_are_parameterized_and_idempotent(tmp_path):
     rec = SampleRecord("a-s0", "a", "it's a \"quoted\" prompt; DROP TABLE samples", 0, "t2v", "ok")
     store.record_samples("r1", [rec], {"a-s0": {"flicker": 0.5}})
     store.record_samples("r1", [rec], {"a-s0": {"flicker": 0.5}})  # a retried batch: no duplicates
-    assert len(store.query("SELECT * FROM samples")) == 1
-    assert len(store.query("SELECT * FROM sample_metrics")) == 1
+    assert len(store._query("SELECT * FROM samples")) == 1
+    assert len(store._query("SELECT * FROM sample_metrics")) == 1
     assert store.get_run("r1")["model"] == "m'; DROP TABLE runs; --"
-    assert store.query("SELECT prompt FROM samples").prompt[0] == rec.prompt
+    assert store._query("SELECT prompt FROM samples").prompt[0] == rec.prompt
 
 
 def test_failed_transaction_writes_nothing(tmp_path):
@@ -52,7 +52,7 @@ def test_failed_transaction_writes_nothing(tmp_path):
     rec = SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")
     with pytest.raises(Exception):
         store.record_samples("r1", [rec], {"a-s0": {"flicker": "not a number"}})
-    assert store.query("SELECT count(*) AS n FROM samples").n[0] == 0
+    assert store._query("SELECT count(*) AS n FROM samples").n[0] == 0
 
 
 def test_read_only_store_needs_existing_file(tmp_path):
@@ -110,7 +110,7 @@ def test_the_file_is_let_go_after_each_operation_and_each_session(tmp_path):
         assert not _other_process_can_write(path)  # held for the whole session
         store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {"a-s0": {"m": 1.0}})
     assert _other_process_can_write(path)
-    assert len(Store(path, read_only=True).query("SELECT * FROM samples")) == 1
+    assert len(Store(path, read_only=True)._query("SELECT * FROM samples")) == 1
 
 
 def test_session_transactions_nest_and_roll_back_together(tmp_path):
@@ -119,14 +119,14 @@ def test_session_transactions_nest_and_roll_back_together(tmp_path):
     _run(store)
     with store.session():
         with pytest.raises(ValueError):
-            with store.transaction() as con:
+            with store._transaction():
                 store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {})  # nested
                 other.record_samples("x", [SampleRecord("b-s0", "b", "p", 0, "t2v", "ok")], {})  # its own
                 raise ValueError("roll back")
-        assert store.query("SELECT count(*) AS n FROM samples").n[0] == 0
-        assert other.query("SELECT count(*) AS n FROM samples").n[0] == 1
+        assert store._query("SELECT count(*) AS n FROM samples").n[0] == 0
+        assert other._query("SELECT count(*) AS n FROM samples").n[0] == 1
         store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok")], {})
-    assert store.query("SELECT count(*) AS n FROM samples").n[0] == 1
+    assert store._query("SELECT count(*) AS n FROM samples").n[0] == 1
 
 
 def test_many_rows_and_repeated_keys_in_one_write(tmp_path):
@@ -136,11 +136,11 @@ def test_many_rows_and_repeated_keys_in_one_write(tmp_path):
     values = {r.sample_id: {"flicker": i / 300, "motion": 1.0} for i, r in enumerate(recs)}
     gens = [(f"k{i % 200}", f"v{i}.mp4", "0" * 64, float(i)) for i in range(300)]  # keys repeat: last wins
     store.record_samples("r1", recs, values, gens)
-    assert store.query("SELECT count(*) AS n FROM samples").n[0] == 300
-    assert store.query("SELECT count(*) AS n FROM sample_metrics").n[0] == 600
+    assert store._query("SELECT count(*) AS n FROM samples").n[0] == 300
+    assert store._query("SELECT count(*) AS n FROM sample_metrics").n[0] == 600
     g = store.lookup_generations(["k5", "k150"])
     assert (g["k5"]["path"], g["k150"]["path"]) == ("v205.mp4", "v150.mp4")
-    assert store.query("SELECT value FROM sample_metrics WHERE sample_id = 's150' AND metric = 'flicker'").value[0] == 0.5
+    assert store._query("SELECT value FROM sample_metrics WHERE sample_id = 's150' AND metric = 'flicker'").value[0] == 0.5
 
 
 def test_finish_run_records_metrics_status_and_counts_at_once(tmp_path):
@@ -153,7 +153,7 @@ def test_finish_run_records_metrics_status_and_counts_at_once(tmp_path):
     assert store.get_run("r1")["status"] == "running"
     assert store.finish_run("r1", [{"metric": "flicker", "value": 0.9, "n": 1}]) == (1, 1)
     assert store.get_run("r1")["status"] == "finished"
-    assert store.query("SELECT value FROM run_metrics").value.tolist() == [0.9]
+    assert store._query("SELECT value FROM run_metrics").value.tolist() == [0.9]
 
 
 def test_a_plain_duckdb_connection_of_this_process_is_shared(tmp_path):
@@ -181,7 +181,7 @@ def test_threads_and_a_forked_child_use_the_store(tmp_path):
         try:
             for _ in range(20):
                 assert Store(path, read_only=True).get_run("r1")["run_id"] == "r1"
-                store.query("SELECT count(*) FROM samples")
+                store._query("SELECT count(*) FROM samples")
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -200,12 +200,12 @@ def test_threads_and_a_forked_child_use_the_store(tmp_path):
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert status == 0
-    assert store.query("SELECT sample_id FROM samples").sample_id.tolist() == ["c-s0"]
+    assert store._query("SELECT sample_id FROM samples").sample_id.tolist() == ["c-s0"]
 
 
 def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     """A database written before samples/generations had `notes` opens, gains the columns, keeps rows."""
-    from vdmbench.store.database import _MIGRATIONS
+    from vdmbench.store.schema import MIGRATIONS as _MIGRATIONS
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
@@ -221,5 +221,5 @@ def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     _run(store)
     store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok", notes={"unknown_words": ["x"]})], {},
                          [("k2", "w.mp4", "1" * 64, 2.0, {"unknown_words": ["x"]})])
-    assert json.loads(store.query("SELECT notes FROM samples").notes[0]) == {"unknown_words": ["x"]}
+    assert json.loads(store._query("SELECT notes FROM samples").notes[0]) == {"unknown_words": ["x"]}
     assert store.lookup_generations(["k2"])["k2"]["notes"] == {"unknown_words": ["x"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -10,47 +10,48 @@ from rich.console import Console
 from rich.table import Table
 
 from vdmbench.core.formatting import NOT_COMPARABLE, format_number, make_console
-from vdmbench.store.database import Store
+from vdmbench.store import LeaderboardRow, Store
 
 if TYPE_CHECKING:
     from vdmbench.run.runner import Runner, RunSummary
 
-def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
+def leaderboard_table(rows: Sequence[LeaderboardRow]) -> pd.DataFrame:
     """Long leaderboard rows -> one row per (suite, model), one column per metric: 'v ± half-CI'."""
-    rows: dict[tuple, dict[str, str]] = {}
-    for r in df.itertuples():
+    cells: dict[tuple, dict[str, str]] = {}
+    for r in rows:
         key = (r.suite, r.model, r.run_id)
         cell = format_number(r.value)
         if r.ci_low is not None and r.ci_high is not None and not pd.isna(r.ci_low):
             cell += f" ± {format_number((r.ci_high - r.ci_low) / 2, 2)}"
-        details = json.loads(r.details) if isinstance(r.details, str) else (r.details or {})
-        if details.get("comparable") is False:
+        if r.details.get("comparable") is False:
             cell += " *"
-        rows.setdefault(key, {})[r.metric] = cell
-    records = [{"suite": k[0], "model": k[1], "run": k[2][:22], **v} for k, v in rows.items()]
+        cells.setdefault(key, {})[r.metric] = cell
+    records = [{"suite": k[0], "model": k[1], "run": k[2][:22], **v} for k, v in cells.items()]
     return pd.DataFrame.from_records(records)
 
 
-def directions(df: pd.DataFrame) -> dict[str, bool]:
+def directions(rows: Sequence[LeaderboardRow]) -> dict[str, bool]:
     out = {}
-    for r in df.itertuples():
-        details = json.loads(r.details) if isinstance(r.details, str) else (r.details or {})
-        if "higher_is_better" in details:
-            out[r.metric] = bool(details["higher_is_better"])
+    for r in rows:
+        if "higher_is_better" in r.details:
+            out[r.metric] = bool(r.details["higher_is_better"])
     return out
 
 
 def print_leaderboard(store: Store, suite: str | None = None, console: Console | None = None) -> int:
     console = console or make_console()
-    df = store.leaderboard(suite)
-    if df.empty:
+    rows = store.leaderboard(suite)
+    if not rows:
         console.print(f"No finished runs{' for suite ' + suite if suite else ''} in {store.path}.")
         return 0
-    ways = directions(df)
-    for suite_name, part in df.groupby("suite", sort=True):
+    ways = directions(rows)
+    by_suite: dict[str, list[LeaderboardRow]] = {}
+    for r in rows:
+        by_suite.setdefault(r.suite, []).append(r)
+    for suite_name, part in sorted(by_suite.items()):
         wide = leaderboard_table(part)
         metrics = [c for c in wide.columns if c not in ("suite", "model", "run")]
-        table = Table(title=f"vdmbench leaderboard — suite {suite_name} (v{part.suite_version.iloc[0]})")
+        table = Table(title=f"vdmbench leaderboard — suite {suite_name} (v{part[0].suite_version})")
         table.add_column("model", style="bold")
         for m in metrics:
             arrow = "" if m not in ways else " ↑" if ways[m] else " ↓"
@@ -59,10 +60,10 @@ def print_leaderboard(store: Store, suite: str | None = None, console: Console |
         for rec in wide.to_dict("records"):
             table.add_row(rec["model"], *[str(rec.get(m, "-")) if not pd.isna(rec.get(m)) else "-" for m in metrics], rec["run"])
         console.print(table)
-    if (df.details.astype(str).str.contains('"comparable": false')).any():
+    if any(r.details.get("comparable") is False for r in rows):
         console.print(f"* {NOT_COMPARABLE} (random-weight feature extractor)")
     console.print("↑ higher is better, ↓ lower is better; ± is half the 95% bootstrap CI.")
-    return len(df)
+    return len(rows)
 
 
 SHOWN_FAILURES = 10  # a summary lists this many failed samples, then "and K more"

@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from vdmbench.store.database import Store
+from vdmbench.store import Store
 
 WINNERS = ("a", "b", "tie")
 ELO_SCALE = 400.0 / np.log(10.0)
@@ -65,27 +65,17 @@ def record_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None 
         raise ValueError(f"winner must be one of {WINNERS}, got {winner!r}")
     vote_id = uuid.uuid4().hex
     store = Store(db_path, busy_timeout=30.0)
-    with store.transaction() as con:
-        con.execute(
-            """INSERT INTO arena_votes (vote_id, suite, prompt_id, seed, run_a, sample_a, model_a,
-                                        run_b, sample_b, model_b, winner, voter, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
-            [vote_id, pair.suite, pair.prompt_id, pair.seed, pair.run_a, pair.sample_a, pair.model_a,
-             pair.run_b, pair.sample_b, pair.model_b, winner, voter or None],
-        )
+    store.record_vote(vote_id=vote_id, suite=pair.suite, prompt_id=pair.prompt_id, seed=pair.seed,
+                      run_a=pair.run_a, sample_a=pair.sample_a, model_a=pair.model_a, run_b=pair.run_b,
+                      sample_b=pair.sample_b, model_b=pair.model_b, winner=winner, voter=voter or None)
     return vote_id
 
 
 def votes(store: Store, suite: str) -> pd.DataFrame:
     """All votes on a suite; empty when the database predates the arena table."""
-    from vdmbench.dashboard.data import has_table
-
-    if not has_table(store, "arena_votes"):
+    if not store.has_table("arena_votes"):
         return pd.DataFrame(columns=["model_a", "model_b", "winner", "created_at"])
-    return store.query(
-        "SELECT model_a, model_b, winner, prompt_id, seed, voter, created_at FROM arena_votes WHERE suite = ? ORDER BY created_at",
-        [suite],
-    )
+    return store.votes(suite)
 
 
 def _fit(models: list[str], a: np.ndarray, b: np.ndarray, score_a: np.ndarray, ridge: float) -> np.ndarray:

@@ -23,6 +23,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class RunData:
 
 def _clean(value: Any) -> Any:
     """JSON-safe scalars: timestamps as ISO text, NaN as null (JSON has no NaN)."""
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, datetime):  # pd.Timestamp too
         return value.isoformat()
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -67,6 +68,7 @@ def _clean(value: Any) -> Any:
 
 
 def _details(raw: Any) -> dict[str, Any]:
+    """A baseline file's metric details: a JSON object (or text holding one)."""
     if isinstance(raw, str):
         return json.loads(raw)
     return dict(raw or {})
@@ -76,11 +78,10 @@ def from_store(store: Store, run_id: str) -> RunData:
     """Read a run (id or unique prefix) from the database."""
     run = store.get_run(run_id)
     rid = run["run_id"]
-    metrics = store.query("SELECT metric, value, ci_low, ci_high, n, details FROM run_metrics WHERE run_id = ?", [rid])
     run_metrics = {
         r.metric: {"value": _clean(r.value), "ci_low": _clean(r.ci_low), "ci_high": _clean(r.ci_high),
-                   "n": _clean(r.n), "details": _details(r.details)}
-        for r in metrics.itertuples(index=False)
+                   "n": _clean(r.n), "details": dict(r.details)}
+        for r in store.run_metrics(rid)
     }
     samples = store.sample_values(rid)
     info = {k: _clean(run.get(k)) for k in _RUN_KEYS}
@@ -91,10 +92,8 @@ def to_document(data: RunData, store: Store | None = None) -> dict[str, Any]:
     """The baseline document of a run (sample status and sha256 come from the store when given)."""
     extra: dict[str, dict[str, Any]] = {}
     if store is not None:
-        rows = store.query("SELECT sample_id, prompt_id, seed, status, sha256 FROM samples WHERE run_id = ?",
-                           [data.run_id])
         extra = {r.sample_id: {"prompt_id": r.prompt_id, "seed": int(r.seed), "status": r.status,
-                               "sha256": _clean(r.sha256)} for r in rows.itertuples(index=False)}
+                               "sha256": _clean(r.sha256)} for r in store.samples(data.run_id)}
     samples: dict[str, dict[str, Any]] = {}
     for r in data.samples.itertuples(index=False):
         s = samples.setdefault(r.sample_id, {"sample_id": r.sample_id, "prompt_id": r.prompt_id,

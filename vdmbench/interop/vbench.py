@@ -25,14 +25,18 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vdmbench.core import atomic
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.naming import vbench_filename
 from vdmbench.core.paths import DEFAULT_DB
+
+if TYPE_CHECKING:
+    from vdmbench.store.records import SampleRow
 
 MANIFEST_NAME = "vdmbench_manifest.csv"
 # -- import ----------------------------------------------------------------------------------------
@@ -98,16 +102,19 @@ class ExportReport:
     skipped: list[str] = field(default_factory=list)  # failed samples / missing files
 
 
-def _seed_index(run: dict[str, Any], samples: Any) -> dict[tuple[str, int], int]:
+def _seed_index(run: Mapping[str, Any], samples: Sequence[SampleRow]) -> dict[tuple[str, int], int]:
     """(prompt_id, seed) -> VBench sample index: the seed's position among its prompt's seeds."""
     cfg = run.get("suite_config") or {}
     default = list(cfg.get("seeds") or [])
     per_prompt = {p["id"]: list(p.get("seeds") or default) for p in cfg.get("prompts", []) if "id" in p}
+    by_prompt: dict[str, list[int]] = {}
+    for sample in samples:
+        by_prompt.setdefault(sample.prompt_id, []).append(int(sample.seed))
     out = {}
-    for pid, group in samples.groupby("prompt_id"):
-        seeds = per_prompt.get(pid) or sorted(int(s) for s in group.seed)
-        for s in group.seed:
-            out[(pid, int(s))] = seeds.index(int(s)) if int(s) in seeds else int(s)
+    for pid, group in by_prompt.items():
+        seeds = per_prompt.get(pid) or sorted(group)
+        for s in group:
+            out[(pid, s)] = seeds.index(s) if s in seeds else s
     return out
 
 
@@ -127,17 +134,14 @@ def export_run(db: Path, run_id: str, out: Path | None = None, mode: str = "copy
         raise ConfigError(f"no results database at {db}; run `vdmbench run` first or pass --db")
     store = Store(db, read_only=True)
     run = store.get_run(run_id)
-    samples = store.query(
-        "SELECT sample_id, prompt_id, prompt, seed, path, status FROM samples WHERE run_id = ? ORDER BY prompt_id, seed",
-        [run["run_id"]],
-    )
+    samples = store.samples(run["run_id"], order="prompt")
     index = _seed_index(run, samples)
     out = Path(out) if out is not None else default_export_dir(db, run["run_id"])
     out.mkdir(parents=True, exist_ok=True)
     report = ExportReport(out)
     taken: dict[str, str] = {}
     rows = []
-    for r in samples.itertuples():
+    for r in samples:
         src = Path(r.path) if r.path and Path(r.path).is_absolute() else Path(db).resolve().parent / str(r.path)
         if r.status != "ok" or not r.path or not src.is_file():
             report.skipped.append(f"{r.sample_id} ({r.status if r.status != 'ok' else 'file missing'})")

@@ -15,18 +15,15 @@ from vdmbench.config.suite import parse_suite
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
 from vdmbench.run.runner import Runner, RunOptions
-from vdmbench.store.database import Store
+from vdmbench.store import RunRecord, Store
 
 
-def find_shard_set(store: Store, run_ids: list[str] | None) -> list[dict]:
+def find_shard_set(store: Store, run_ids: list[str] | None) -> list[RunRecord]:
     """The shard runs to merge: the given ids, or the newest complete finished set."""
     if run_ids:
         runs = [store.get_run(r) for r in run_ids]
     else:
-        df = store.query(
-            "SELECT run_id FROM runs WHERE shard IS NOT NULL AND status = 'finished' ORDER BY started_at DESC"
-        )
-        runs = [store.get_run(r) for r in df.run_id]
+        runs = store.finished_shard_runs()
         if not runs:
             raise ConfigError("no finished shard runs to merge; run with shard=I/N first")
         head = runs[0]
@@ -38,7 +35,7 @@ def find_shard_set(store: Store, run_ids: list[str] | None) -> list[dict]:
     if len(counts) != 1 or any(not r.get("shard") for r in runs):
         raise ConfigError("every run to merge must be a shard (shard=I/N) with the same N")
     n = counts.pop()
-    by_index: dict[int, dict] = {}
+    by_index: dict[int, RunRecord] = {}
     for r in runs:  # newest first: keep the newest run of each shard index
         by_index.setdefault(int(r["shard"].split("/")[0]), r)
     missing = sorted(set(range(n)) - set(by_index))
@@ -50,27 +47,11 @@ def find_shard_set(store: Store, run_ids: list[str] | None) -> list[dict]:
     return [by_index[i] for i in range(n)]
 
 
-def merge(store: Store, shards: list[dict], results_dir: str | Path = DEFAULT_RESULTS_DIR) -> str:
+def merge(store: Store, shards: list[RunRecord], results_dir: str | Path = DEFAULT_RESULTS_DIR) -> str:
     first = shards[0]
     merged_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     ids = [s["run_id"] for s in shards]
-    with store.transaction() as con:
-        con.execute(
-            """INSERT INTO runs SELECT ? AS run_id, suite, suite_version, suite_hash, model, adapter_config,
-                      config_hash, 'merging', started_at, NULL, git_sha, env, NULL AS shard, suite_config
-               FROM runs WHERE run_id = ?""",
-            [merged_id, first["run_id"]],
-        )
-        con.execute(
-            """INSERT INTO samples SELECT ? AS run_id, * EXCLUDE (run_id) FROM samples
-               WHERE list_contains(?, run_id)""",
-            [merged_id, ids],
-        )
-        con.execute(
-            """INSERT INTO sample_metrics SELECT ? AS run_id, * EXCLUDE (run_id) FROM sample_metrics
-               WHERE list_contains(?, run_id)""",
-            [merged_id, ids],
-        )
+    store.create_merged_run(merged_id, first["run_id"], ids)
     suite = parse_suite(first["suite_config"], source=f"run {first['run_id']}")
     runner = Runner(suite, first["adapter_config"], RunOptions(results_dir=Path(results_dir), db=store.path, progress=False))
     rows = runner.statistics(merged_id, runner.build_metrics())

@@ -35,24 +35,24 @@ def reproduce(store: Store, run_id: str, out_dir: Path, progress: bool = True) -
     summary = runner.run()
     new = runner.store
     diffs: list[str] = []
-    old_s = store.query("SELECT sample_id, sha256, status FROM samples WHERE run_id = ?", [run_id]).set_index("sample_id")
-    new_s = new.query("SELECT sample_id, sha256, status FROM samples WHERE run_id = ?", [summary.run_id]).set_index("sample_id")
-    for sid in sorted(set(old_s.index) | set(new_s.index)):
-        if sid not in new_s.index or sid not in old_s.index:
+    old_s = {s.sample_id: s for s in store.samples(run_id)}
+    new_s = {s.sample_id: s for s in new.samples(summary.run_id)}
+    for sid in sorted(set(old_s) | set(new_s)):
+        if sid not in new_s or sid not in old_s:
             diffs.append(f"sample {sid}: present in only one run")
-        elif old_s.status[sid] != new_s.status[sid]:
-            diffs.append(f"sample {sid}: status {old_s.status[sid]} -> {new_s.status[sid]}")
-        elif old_s.sha256[sid] != new_s.sha256[sid]:
-            diffs.append(f"sample {sid}: clip differs (sha256 {str(old_s.sha256[sid])[:12]} -> {str(new_s.sha256[sid])[:12]})")
-    old_m = store.query("SELECT sample_id, metric, value FROM sample_metrics WHERE run_id = ?", [run_id])
-    new_m = new.query("SELECT sample_id, metric, value FROM sample_metrics WHERE run_id = ?", [summary.run_id])
-    joined = old_m.merge(new_m, on=["sample_id", "metric"], how="outer", suffixes=("_old", "_new"))
-    for r in joined.itertuples():
-        if not _same(r.value_old, r.value_new):
-            diffs.append(f"sample {r.sample_id} {r.metric}: {r.value_old!r} -> {r.value_new!r}")
-    old_r = store.query("SELECT metric, value FROM run_metrics WHERE run_id = ?", [run_id]).set_index("metric").value
-    new_r = new.query("SELECT metric, value FROM run_metrics WHERE run_id = ?", [summary.run_id]).set_index("metric").value
-    for metric in sorted(set(old_r.index) | set(new_r.index)):
+        elif old_s[sid].status != new_s[sid].status:
+            diffs.append(f"sample {sid}: status {old_s[sid].status} -> {new_s[sid].status}")
+        elif old_s[sid].sha256 != new_s[sid].sha256:
+            diffs.append(f"sample {sid}: clip differs (sha256 {str(old_s[sid].sha256)[:12]} -> {str(new_s[sid].sha256)[:12]})")
+    old_m = {(v.sample_id, v.metric): v.value for v in store.sample_metrics(run_id)}
+    new_m = {(v.sample_id, v.metric): v.value for v in new.sample_metrics(summary.run_id)}
+    for sid, metric in sorted(set(old_m) | set(new_m)):  # a value missing on one side shows as nan
+        a, b = old_m.get((sid, metric), math.nan), new_m.get((sid, metric), math.nan)
+        if not _same(a, b):
+            diffs.append(f"sample {sid} {metric}: {a!r} -> {b!r}")
+    old_r = {r.metric: r.value for r in store.run_metrics(run_id)}
+    new_r = {r.metric: r.value for r in new.run_metrics(summary.run_id)}
+    for metric in sorted(set(old_r) | set(new_r)):
         a, b = old_r.get(metric), new_r.get(metric)
         if not _same(a, b):
             diffs.append(f"run metric {metric}: {a!r} -> {b!r}")

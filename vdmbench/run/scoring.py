@@ -94,18 +94,15 @@ def set_level_values(store: Store, files: SampleFiles, run_id: str, metrics: Seq
     """Stream every successful clip of the run (including resumed ones) through set metrics."""
     if not metrics:
         return []
-    samples = store.query(
-        "SELECT sample_id, prompt, path, sha256 FROM samples WHERE run_id = ? AND status = 'ok' ORDER BY sample_id",
-        [run_id],
-    )
+    samples = store.samples(run_id, ok_only=True)
     for m in metrics:
         m.reset()
-    paths = [files.absolute(p) for p in samples.path]
+    paths = [files.absolute(str(s.path)) for s in samples]  # ok samples always have a file
     for items in iterate_videos(paths, batch_size=batch_size, workers=workers):
         for idx, videos, fps in stack_by_shape(items):
-            part = samples.iloc[idx]
-            batch = ClipBatch(videos=videos, prompts=list(part.prompt), fps=fps,
-                              sample_ids=list(part.sample_id), sha256=list(part.sha256))
+            part = [samples[i] for i in idx]
+            batch = ClipBatch(videos=videos, prompts=[s.prompt for s in part], fps=fps,
+                              sample_ids=[s.sample_id for s in part], sha256=[s.sha256 or "" for s in part])
             for m in metrics:
                 m.update(batch)
     rows = []

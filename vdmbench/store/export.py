@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,17 +14,15 @@ from vdmbench.core.paths import DEFAULT_RESULTS_DIR
 from vdmbench.store.database import Store
 
 
-def run_tables(store: Store, run_id: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """(run row, samples wide with one column per metric, run metrics) of one run."""
-    run = store.get_run(run_id)
-    run_id = run["run_id"]
-    samples = store.query("SELECT * FROM samples WHERE run_id = ? ORDER BY sample_id", [run_id])
-    values = store.query("SELECT sample_id, metric, value FROM sample_metrics WHERE run_id = ?", [run_id])
+def run_tables(store: Store, run_id: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """(run row, samples wide with one column per metric, run metrics) of one run; the tables keep
+    the JSON columns as their JSON text, as stored (a file column holds one type)."""
+    run = store.get_run(run_id).as_dict()
+    samples, values, run_metrics = store.stored_tables(run["run_id"])
     if not values.empty:
         wide = values.pivot(index="sample_id", columns="metric", values="value").reset_index()
         wide.columns.name = None
         samples = samples.merge(wide, on="sample_id", how="left")
-    run_metrics = store.query("SELECT * FROM run_metrics WHERE run_id = ? ORDER BY metric", [run_id])
     return run, samples, run_metrics
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import streamlit as st
 
@@ -49,24 +47,13 @@ def render(ctx: Context) -> None:
         show_video(ctx.db_path, s.preview_path, s.path, "drilldown")
 
 
-def _json_column(raw: object) -> object:
-    """A JSON column's value as read through pandas (a string, or NaN/None for NULL); None if unreadable."""
-    if not isinstance(raw, str):
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return None
+def _tags(tags: object) -> list[str]:
+    """samples.tags as the store gives it (a tuple of str) -> a list; anything else: none."""
+    return [str(t) for t in tags] if isinstance(tags, (list, tuple)) else []
 
 
-def _tags(raw: object) -> list[str]:
-    tags = _json_column(raw)
-    return [str(t) for t in tags] if isinstance(tags, list) else []
-
-
-def _notes(raw: object) -> dict[str, str]:
+def _notes(notes: object) -> dict[str, str]:
     """samples.notes as table rows: {"unknown_words": ["x", "y"]} -> {"unknown words": "x, y"}."""
-    notes = _json_column(raw)
     if not isinstance(notes, dict):
         return {}
     return {str(k).replace("_", " "): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in notes.items()}

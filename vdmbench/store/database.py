@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -70,8 +70,8 @@ class Store:
         return self._engine.transaction()
 
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """Any SELECT, as a DataFrame: for the store's own tests, not for vdmbench's code (which
-        asks through a named method, so that SQL stays in vdmbench/store/)."""
+        """Any SELECT, as a DataFrame: for tests that look at the tables, never for vdmbench's
+        code (which asks through a named method, so that SQL stays in vdmbench/store/)."""
         with self._connect() as con:
             return con.execute(sql, list(params or [])).df()
 
@@ -204,7 +204,8 @@ class Store:
         with self._connect() as con:
             return _samples.failed(con, run_id)
 
-    def samples(self, run_id: str, *, ok_only: bool = False, order: str = "sample") -> list[SampleRow]:
+    def samples(self, run_id: str, *, ok_only: bool = False,
+                order: Literal["sample", "prompt"] = "sample") -> list[SampleRow]:
         """The run's samples (exact id), ordered by sample id (`order="sample"`) or by prompt id
         then seed (`order="prompt"`); only the successful ones with `ok_only`."""
         with self._connect() as con:

@@ -48,6 +48,7 @@ def failed(con: Connection, run_id: str) -> list[tuple[str, str]]:
 
 
 def rows(con: Connection, run_id: str, ok_only: bool, order: str) -> list[SampleRow]:
+    """order: 'sample' (by sample id) or 'prompt' (by prompt id, then seed)."""
     found = con.execute(f"{_SELECT} WHERE run_id = ? AND (NOT ? OR status = 'ok') ORDER BY {_ORDER[order]}",
                         [run_id, ok_only]).fetchall()
     return [SampleRow.from_row(r) for r in found]

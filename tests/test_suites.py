@@ -63,7 +63,7 @@ def test_missing_key_and_malformed_yaml(tmp_path):
         parse_suite({k: v for k, v in BASE.items() if k != "height"})
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_suite(bad)
     with pytest.raises(ConfigError, match="unknown suite 'nope'"):
         load_suite("nope")

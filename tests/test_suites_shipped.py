@@ -1,17 +1,18 @@
-"""Every shipped suite and adapter config validates; the real-world suites cover what they claim."""
+"""Every shipped suite and model config validates; the real-world suites cover what they claim."""
 
 import inspect
 from collections import Counter
 
 import pytest
 
-from vdmbench.adapters import adapter_class, list_adapter_configs, load_adapter_config
+from vdmbench.adapters import adapter_class
 from vdmbench.adapters.base import TASKS
+from vdmbench.config.model import list_model_configs, load_model_config
 from vdmbench.config.suite import list_suites, load_suite
 from vdmbench.metrics import available_metrics, metric_spec
 
 SUITES = sorted(list_suites())
-ADAPTERS = sorted(list_adapter_configs())
+MODELS = sorted(list_model_configs())
 
 
 @pytest.mark.parametrize("name", SUITES)
@@ -69,9 +70,9 @@ def test_i2v_core_renders_its_conditioning_images_and_text_matches_params():
     assert tuple(full[0].request.cond_frames.shape) == (1, 256, 448, 3)
 
 
-@pytest.mark.parametrize("name", ADAPTERS)
-def test_every_shipped_adapter_config_validates_and_its_params_fit_its_class(name):
-    cfg = load_adapter_config(name)
+@pytest.mark.parametrize("name", MODELS)
+def test_every_shipped_model_config_validates_and_its_params_fit_its_class(name):
+    cfg = load_model_config(name)
     assert cfg["tasks"] and set(cfg["tasks"]) <= set(TASKS), f"{name}: 'tasks' must list what it supports"
     if ":" in cfg["adapter"] or cfg["adapter"] == "callable":
         return  # user classes take their own params
@@ -79,7 +80,7 @@ def test_every_shipped_adapter_config_validates_and_its_params_fit_its_class(nam
     inspect.signature(cls).bind(name=cfg["name"], **cfg["params"])  # no unknown or missing params
 
 
-DIFFUSERS = [n for n in ADAPTERS if load_adapter_config(n)["adapter"] == "diffusers"]
+DIFFUSERS = [n for n in MODELS if load_model_config(n)["adapter"] == "diffusers"]
 
 
 @pytest.mark.parametrize("name", DIFFUSERS)
@@ -87,7 +88,7 @@ def test_diffusers_configs_name_real_classes_and_say_what_they_need(name):
     diffusers = pytest.importorskip("diffusers")
     from vdmbench.adapters.diffusers import infer_tasks
 
-    cfg = load_adapter_config(name)
+    cfg = load_model_config(name)
     p = cfg["params"]
     pipe = getattr(diffusers, p["pipeline"])
     sig = set(inspect.signature(pipe.__call__).parameters)
@@ -114,6 +115,6 @@ def test_list_models_shows_every_config_with_its_tasks(capsys):
 
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
-    for name in ADAPTERS:
+    for name in MODELS:
         assert name in out
     assert "i2v" in out and "t2v" in out

@@ -11,38 +11,22 @@ import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.paths import DEFAULT_DB
 
-RUN_HELP = """\
+_RUN_INTRO = """\
 usage: vdmbench run [suite=NAME] [model=NAME] [KEY=VALUE ...] [-m] [--dry-run]
 
 Generate the suite's clips with the model, score them and store everything in the database,
 then print the suite's leaderboard. A killed run resumes where it stopped when run again;
 clips already generated for the same model config are reused from the cache.
+"""
 
-  suite=NAME          a suite of `vdmbench list suites` (default: smoke)
-  model=NAME          a model of `vdmbench list models` (default: reference-unet3d)
-  results_dir=DIR     where videos, previews, caches and the database go (default: results)
-  db=PATH             database file (default: RESULTS_DIR/vdmbench.duckdb)
-  device=auto|cpu|cuda[:N]   batch_size=N   precision=fp32|bf16|fp16
-  shard=I/N           only every N-th sample starting at I (combine with `vdmbench merge`)
-  resume=false        start a new run even if an unfinished one exists
-  cache=false         regenerate clips even when cached
-  run_id=ID           force a run id (resumes that run if it exists)
-  timeout=SECONDS     per request: a backend call that hangs longer is recorded as failed
-  threads=auto|N      torch CPU threads (auto: every usable core but one); stored with the run
-  max_failed=N|F|P%   exit 1 when more samples fail than this (count, fraction or percentage)
-  retry_failed=true   on resume, generate the run's failed samples again
-  suite.seeds=[0,1,2] model.params.steps=10 ...   override any field of the suite or model
-  --dry-run           print the plan (samples, cached clips, paid API calls); generate nothing
-  -m, --multirun      sweep: e.g. -m model=reference-unet3d,reference-temporal-attention
-                      (hydra/launcher=joblib for local parallel jobs, =submitit_slurm for SLURM)
-  --cfg job           print the resolved config and exit (Hydra)
-
+_RUN_OUTRO = """\
 Exit codes: 0 finished; 1 no sample succeeded, or more failed than max_failed; 2 a usage or
 configuration error; 141 the output pipe was closed (e.g. `| head`).
 
@@ -54,6 +38,34 @@ examples:
   vdmbench run suite=t2v-mini model=my-videos batch_size=4
   vdmbench run -m suite=smoke model=reference-unet3d,reference-unet3d-undertrained
 """
+
+
+def run_help() -> str:
+    """`vdmbench run --help`: the option lines come from RunOptions (vdmbench/run/options.py)."""
+    import textwrap
+
+    from vdmbench.run.options import run_option_specs
+
+    chosen = _default_choices()
+    rows = [
+        ("suite=NAME", f"a suite of `vdmbench list suites` (default: {chosen.get('suite', '-')})"),
+        ("model=NAME", f"a model config of `vdmbench list models` (default: {chosen.get('model', '-')})"),
+        *((f"{s.key}={s.usage}", f"{s.help} (default: {s.shown})") for s in run_option_specs()),
+        ("suite.seeds=[0,1,2] model.params.steps=10 ...", "override any field of the suite or model config"),
+        ("--dry-run", "the same as dry_run=true"),
+        ("-m, --multirun", "sweep: e.g. -m model=reference-unet3d,reference-temporal-attention "
+                           "(hydra/launcher=joblib for local parallel jobs, =submitit_slurm for SLURM)"),
+        ("--cfg job", "print the resolved config and exit (Hydra)"),
+    ]
+    width, indent = 108, 2 + 30
+    lines = []
+    for left, text in rows:
+        head = f"  {left}"
+        if len(head) >= indent - 1:
+            lines.append(head)
+            head = ""
+        lines += textwrap.wrap(text, width, initial_indent=head.ljust(indent), subsequent_indent=" " * indent)
+    return "\n".join([_RUN_INTRO, *lines, "", _RUN_OUTRO])
 
 
 _HYDRA_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -84,13 +96,40 @@ def config_files(group: str, extra: list[Path]) -> dict[str, Path]:
     return found
 
 
+# `suite=NAME` and `model=NAME` pick a file of these config groups (the folders suites/ and
+# adapters/, in the repository and in the user's search-path folders); the composed config holds
+# it under the key `suite` / `model` (run.yaml: `- adapters@model: reference-unet3d`).
 _GROUPS = {"suite": "suites", "model": "adapters"}
 
 
+def hydra_group_override(key: str, value: str) -> str:
+    """`model=X` as Hydra must be told it: `adapters@model=X` (and `suite=X`: `suites@suite=X`).
+
+    The one translation Hydra 1.3 cannot do itself: it takes `KEY=VALUE` as the choice of a config
+    group only where KEY is a group, i.e. a folder on the search path (hydra/_internal/
+    defaults_list.py, `Overrides.__init__`: `repo.group_exists(override.key_or_group)`), and it
+    matches a defaults-list entry by its override key `adapters@model`
+    (`GroupDefault.get_override_key`), never by the package `model` alone. There are no aliases
+    for config groups. So `model=X` reaches Hydra as a value override that silently replaces the
+    composed model config with the string "X" (`--cfg job` prints `model: X`). Only a group folder
+    named `model/` would make it native, and the folder is `adapters/`."""
+    return f"{_GROUPS[key]}@{key}={value}"
+
+
+def _group_key(key: str) -> str | None:
+    """`model`, `adapters@model` -> `model`; `suite`, `suites@suite` -> `suite`; else None."""
+    for short, group in _GROUPS.items():
+        if key in (short, f"{group}@{short}"):
+            return short
+    return None
+
+
 def translate_run_args(argv: list[str]) -> list[str]:
-    """Map the user-facing `suite=`/`model=` onto the Hydra default-list entries, validate the
-    names and the files they pick early (one-line errors that name the file), and merge the
-    user's search path with the shipped configs."""
+    """The command line as Hydra takes it: `suite=`/`model=` as group overrides (see
+    hydra_group_override), `--dry-run` as `dry_run=true` (Hydra's parser refuses unknown flags),
+    and the user's search path followed by the shipped configs' folder (a `hydra.searchpath=`
+    override replaces the list). The names given are checked early, and so are the files they
+    pick (one-line errors that name the file)."""
     from vdmbench.core.paths import config_root
 
     extra = _search_dirs(argv)
@@ -101,6 +140,7 @@ def translate_run_args(argv: list[str]) -> list[str]:
     args = iter(argv)
     for arg in args:
         key, sep, value = arg.partition("=")
+        group_key = _group_key(key) if sep else None
         if arg in _HYDRA_VALUE_FLAGS:
             flags += [arg, next(args, "")]
         elif arg.startswith("-") and arg != "--dry-run":
@@ -109,15 +149,15 @@ def translate_run_args(argv: list[str]) -> list[str]:
             out.append("dry_run=true")
         elif arg.startswith("hydra.searchpath="):
             continue
-        elif sep and key in _GROUPS:
+        elif group_key is not None:
             for name in value.split(","):
-                if name not in known[key] and not _sweep_syntax(name):
+                if name not in known[group_key] and not _sweep_syntax(name):
                     raise ConfigError(
-                        f"unknown {key} {name!r}; known: {', '.join(sorted(known[key]))} "
-                        f"(`vdmbench list {key}s`; own files need hydra.searchpath=[file://DIR])"
+                        f"unknown {group_key} {name!r}; known: {', '.join(sorted(known[group_key]))} "
+                        f"(`vdmbench list {group_key}s`; own files need hydra.searchpath=[file://DIR])"
                     )
-            chosen[key] = value
-            out.append(f"{_GROUPS[key]}@{key}={value}")
+            chosen[group_key] = value
+            out.append(hydra_group_override(group_key, value))
         else:
             out.append(arg)
     for key, value in chosen.items():
@@ -152,7 +192,7 @@ def _default_choices() -> dict[str, str]:
 
 
 def _overrides_group(overrides: list[str], key: str) -> bool:
-    """Whether the command line changes fields of the suite/model (suite.seeds=..., +model.x=...)."""
+    """Whether the command line changes fields of the suite or model config (suite.seeds=..., +model.x=...)."""
     return any(o.lstrip("+~").startswith(f"{key}.") for o in overrides)
 
 
@@ -163,7 +203,7 @@ def _hydra_file_content(path: Path) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from vdmbench.config.suite import yaml_error_message
+    from vdmbench.config.schema import yaml_error_message
 
     try:
         return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
@@ -176,12 +216,12 @@ def _hydra_file_content(path: Path) -> Any:
 
 
 def check_config_file(key: str, path: Path, *, overridden: bool = False) -> None:
-    """Fail early, naming the file, on a suite/model file that is not valid YAML or not a valid
-    suite/model. The content is checked as it is on disk, so it is skipped where Hydra would
+    """Fail early, naming the file, on a suite or model config file that is not valid YAML or not
+    a valid suite / model config. The content is checked as it is on disk, so it is skipped where Hydra would
     change it before use (command-line overrides of that group, interpolations, a defaults list,
     a @package directive): a file that is valid after composition is never refused here; the
     composed config is validated again anyway."""
-    from vdmbench.adapters import validate_adapter_config
+    from vdmbench.config.model import validate_model_config
     from vdmbench.config.suite import parse_suite
 
     data = _hydra_file_content(path)
@@ -192,7 +232,7 @@ def check_config_file(key: str, path: Path, *, overridden: bool = False) -> None
     if key == "suite":
         parse_suite(data, source=str(path))
     else:
-        validate_adapter_config(data, str(path))
+        validate_model_config(data, str(path))
 
 
 def _one_line(error: BaseException) -> str:
@@ -200,7 +240,7 @@ def _one_line(error: BaseException) -> str:
     then `full_key:`/`object_type=` details)."""
     import yaml
 
-    from vdmbench.config.suite import yaml_error_message
+    from vdmbench.config.schema import yaml_error_message
 
     if isinstance(error, yaml.YAMLError):
         mark = getattr(error, "problem_mark", None)
@@ -219,8 +259,10 @@ def check_results_dir(argv: list[str]) -> None:
     output folder in it (which fails with a long traceback)."""
     import tempfile
 
+    from vdmbench.run.options import config_defaults
+
     values = [a.partition("=")[2] for a in argv if a.lstrip("+").startswith("results_dir=")]
-    value = values[-1] if values else "results"
+    value = values[-1] if values else str(config_defaults()["results_dir"])
     if "${" in value or "," in value:  # an interpolation or a sweep: Hydra decides
         return
     folder = Path(value).expanduser()
@@ -240,7 +282,7 @@ _INFO_FLAGS = {"--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completio
 
 def cmd_run(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
-        print(RUN_HELP)
+        print(run_help())
         return 0
     from vdmbench.cli.run_app import hydra_run
 
@@ -345,12 +387,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                           f"{s.width}x{s.height}", metrics, *source)
         console.print(table)
     elif args.what == "models":
-        from vdmbench.adapters import load_adapter_config
+        from vdmbench.config.model import load_model_config
 
         table = Table("model", "adapter", "tasks", "description", title="models")
         for name, path, source in _config_rows(table, config_files("adapters", dirs), dirs):
             try:
-                cfg = load_adapter_config(str(path))
+                cfg = load_model_config(path)
             except VdmbenchError as e:
                 table.add_row(name, "-", "-", f"[red]invalid: {e}[/red]", *source)
                 continue

@@ -3,44 +3,33 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from vdmbench.adapters import validate_adapter_config
 from vdmbench.cli.terminal import print_plan, print_run_summary
+from vdmbench.config.model import validate_model_config
 from vdmbench.config.suite import parse_suite
 from vdmbench.core.errors import VdmbenchError
-from vdmbench.run.failures import failure_budget_exceeded, parse_max_failed
-from vdmbench.run.options import RunOptions, parse_shard
+from vdmbench.run.failures import failure_budget_exceeded
+from vdmbench.run.options import RunOptions, config_defaults, options_from_mapping
 from vdmbench.run.runner import Runner, RunSummary
+
+# The run options' keys and defaults, for conf/run.yaml's defaults list (`- run_options`): defined
+# once, in RunOptions. Plain values, not the dataclass as a typed structured config: OmegaConf
+# would then check `threads=abc` itself, in its own words, before `options_from_config` can say
+# "threads must be 'auto' or a whole number >= 1"; and `threads: auto`, `shard: 0/4` and
+# `max_failed: 10%` are text that becomes typed values only there.
+ConfigStore.instance().store(name="run_options", node=config_defaults())
 
 
 def options_from_config(cfg: DictConfig, overrides: list[str]) -> RunOptions:
-    return RunOptions(
-        results_dir=Path(cfg.results_dir),
-        db=Path(cfg.db) if cfg.db else None,
-        device=str(cfg.device),
-        batch_size=int(cfg.batch_size),
-        workers=int(cfg.workers),
-        precision=str(cfg.precision),
-        shard=parse_shard(cfg.shard),
-        resume=bool(cfg.resume),
-        use_cache=bool(cfg.cache),
-        preview=bool(cfg.preview),
-        run_id=str(cfg.run_id) if cfg.run_id else None,
-        progress=bool(cfg.progress),
-        timeout=float(cfg.timeout) if cfg.timeout else None,
-        flush_seconds=float(cfg.flush_seconds),
-        background_writes=bool(cfg.get("background_writes", True)),
-        threads=None if str(cfg.get("threads", "auto")) == "auto" else cfg.threads,
-        max_failed=parse_max_failed(cfg.get("max_failed")),
-        retry_failed=bool(cfg.get("retry_failed", False)),
-        overrides=overrides,
-    )
+    """The run options of a composed config (type errors are one-line ConfigErrors naming the key)."""
+    values: Any = OmegaConf.to_container(cfg, resolve=True)
+    return options_from_mapping(values, overrides)
 
 
 class RunFailed(CompactHydraException):
@@ -64,8 +53,8 @@ def runner_from_config(cfg: DictConfig, overrides: list[str]) -> Runner:
     suite_dict: Any = OmegaConf.to_container(cfg.suite, resolve=True)
     model_dict: Any = OmegaConf.to_container(cfg.model, resolve=True)
     suite = parse_suite(suite_dict, source=f"suite {suite_dict.get('name', '?')}")
-    adapter_config = validate_adapter_config(model_dict, f"model {model_dict.get('name', '?')}")
-    return Runner(suite, adapter_config, options_from_config(cfg, overrides))
+    model_config = validate_model_config(model_dict, f"model {model_dict.get('name', '?')}")
+    return Runner(suite, model_config, options_from_config(cfg, overrides))
 
 
 @hydra.main(config_path="conf", config_name="run", version_base="1.3")
@@ -75,7 +64,7 @@ def hydra_run(cfg: DictConfig) -> None:
     overrides = list(HydraConfig.get().overrides.task)
     try:
         runner = runner_from_config(cfg, overrides)
-        if cfg.dry_run:
+        if runner.options.dry_run:
             print_plan(runner)
             return
         summary = runner.run()

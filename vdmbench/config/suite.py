@@ -18,30 +18,36 @@ A suite is a YAML file in the top-level `suites/` folder (a Hydra config group):
     prompts:
       - {id: red-circle-left, text: "a red circle moving left", tags: [color, motion]}
 
-Errors name the file, the key and what is expected.
+One schema, `SuiteSchema` (vdmbench/config/schema.py), checks a suite; its errors name the file,
+the key and what is expected. `parse_suite` turns the checked mapping into the frozen `Suite`,
+whose content hash keys resumable runs: it depends on the values only, not on how they were
+checked. (`read_yaml_file` and `yaml_error_message` live in config/schema.py; they are importable
+from here too.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-import yaml
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, field_validator
 
+from vdmbench.config.schema import Problem, Schema, expected, not_as_expected, read_yaml_file, yaml_error_message
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.paths import suites_dir
 
-TASKS = ("t2v", "i2v", "prediction", "interpolation", "editing")  # what a suite can ask a model to do
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_TOP_KEYS = {
-    "name", "version", "task", "description", "num_frames", "height", "width", "fps", "seeds",
-    "steps", "guidance", "metrics", "reference", "prompts", "context_frames", "strength", "params",
-}
-_PROMPT_KEYS = {"id", "text", "tags", "seeds", "params", "source_video"}
+__all__ = ["TASKS", "Prompt", "Suite", "SuiteSchema", "list_suites", "load_suite", "parse_suite", "read_yaml_file",
+           "yaml_error_message"]
+
+Task = Literal["t2v", "i2v", "prediction", "interpolation", "editing"]  # what a suite can ask a model to do
+TASKS: tuple[str, ...] = get_args(Task)
+MAX_SEED = 2**63 - 1  # seeds are stored as BIGINT and seed torch generators (int64)
+MAX_SEED_COUNT = 100_000  # `seeds: n` means 0..n-1; more per prompt is a typo, not a benchmark
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+IDENTIFIER = "a short identifier (letters, digits, . _ -)"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,145 @@ class Suite:
         return {k: v for k, v in d.items() if v is not None}
 
 
+def _seeds(value: Any) -> tuple[int, ...]:
+    """`seeds`: a non-empty list of distinct integers in 0..2**63-1, or a count n meaning 0..n-1."""
+    if isinstance(value, bool):
+        raise Problem(f"seeds must be a list of integers or a count, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise Problem(f"a seed count must be >= 1, got {value}")
+        if value > MAX_SEED_COUNT:
+            raise Problem(f"a seed count must be <= {MAX_SEED_COUNT} (seeds 0..n-1), got {value}")
+        return tuple(range(value))
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
+    ):
+        if len(set(value)) != len(value):
+            raise Problem(f"seeds must be distinct, got {list(value)}")
+        return tuple(value)
+    raise Problem(f"seeds must be a non-empty list of integers in 0..2**63-1 or a count, got {value!r}")
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        not_as_expected()
+    return text
+
+
+def _metric_entry(entry: Any) -> Any:
+    if not (isinstance(entry, str) or (isinstance(entry, dict) and isinstance(entry.get("name"), str))):
+        raise Problem(f"each entry must be a metric name or {{name: ..., option: ...}}, got {entry!r}")
+    return entry
+
+
+def _with_source(reference: dict[str, Any]) -> dict[str, Any]:
+    if "source" not in reference:
+        not_as_expected()
+    return reference
+
+
+def _as_text(value: Any) -> Any:
+    """A description written as a number is still a description."""
+    return str(value) if isinstance(value, (int, float)) else value
+
+
+Seeds = Annotated[tuple[int, ...], PlainValidator(_seeds)]
+
+
+class PromptSchema(Schema):
+    """One entry of a suite's `prompts` (a plain string is a prompt with that text)."""
+
+    what: ClassVar[str] = "a prompt"
+    shape: ClassVar[str] = "a mapping with 'id' and 'text' or a plain string"
+    none_means_default: ClassVar[frozenset[str]] = frozenset({"tags", "seeds", "params", "source_video"})
+
+    id: str = expected(IDENTIFIER, pattern=_ID)
+    text: Annotated[str, AfterValidator(_non_blank)] = expected("a non-empty string")
+    tags: list[str] = expected("a list of strings", default=[])
+    seeds: Seeds = expected("a list of seeds or a count", default=())  # empty: the suite's seeds
+    params: dict[str, Any] = expected("a mapping", default={})  # task-specific (e.g. a shapes scene)
+    source_video: str | None = expected("a path to a video file or null", default=None)
+
+
+class SuiteSchema(Schema):
+    """A suite file (see the module docstring)."""
+
+    what: ClassVar[str] = "a suite"
+    nested: ClassVar[dict[str, type[Schema]]] = {"prompts": PromptSchema}
+    none_means_default: ClassVar[frozenset[str]] = frozenset({
+        "version", "num_frames", "height", "width", "steps", "guidance", "strength", "reference",
+        "context_frames", "params", "description",
+    })
+
+    name: str = expected(IDENTIFIER, pattern=_ID)
+    version: int = expected("an integer >= 1", default=1, ge=1)
+    task: Task = expected(f"one of {list(TASKS)}", default="t2v")
+    description: Annotated[str, BeforeValidator(_as_text)] = expected("a string", default="")
+    num_frames: int = expected("an integer >= 1", ge=1)
+    height: int = expected("an integer >= 1", ge=1)
+    width: int = expected("an integer >= 1", ge=1)
+    fps: float = expected("a finite number > 0", default=8.0, gt=0, allow_inf_nan=False)
+    seeds: Seeds = expected("a list of seeds or a count", default=(0,))
+    steps: int | None = expected("an integer >= 1", default=None, ge=1)
+    guidance: float | None = expected("a finite number or null", default=None, allow_inf_nan=False)
+    metrics: list[Annotated[Any, AfterValidator(_metric_entry)]] = expected(
+        "a non-empty list of metric names", default=["flicker"], min_length=1)
+    reference: Annotated[dict[str, Any], AfterValidator(_with_source)] | None = expected(
+        "a mapping with 'source' (shapes or folder)", default=None)
+    context_frames: int | None = expected("an integer >= 1", default=None, ge=1)
+    strength: float | None = expected("a number in (0, 1]", default=None, gt=0, le=1)
+    params: dict[str, Any] = expected("a mapping", default={})
+    prompts: list[PromptSchema] = expected("a non-empty list", min_length=1)
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _plain_prompts(cls, prompts: Any) -> Any:
+        """A plain string is a prompt; a prompt without an id gets `p0007` from its position."""
+        if not isinstance(prompts, list):
+            return prompts
+        out = []
+        for i, p in enumerate(prompts):
+            if isinstance(p, str):
+                p = {"id": f"p{i:04d}", "text": p}
+            elif isinstance(p, dict) and "id" not in p:
+                p = {"id": f"p{i:04d}", **p}
+            out.append(p)
+        return out
+
+    @field_validator("prompts")
+    @classmethod
+    def _distinct_ids(cls, prompts: list[PromptSchema]) -> list[PromptSchema]:
+        seen: set[str] = set()
+        for i, p in enumerate(prompts):
+            if p.id in seen:
+                raise Problem(f"duplicate prompt id {p.id!r}", where=f"prompts[{i}]")
+            seen.add(p.id)
+        return prompts
+
+    def to_suite(self) -> Suite:
+        return Suite(
+            name=self.name,
+            version=self.version,
+            task=self.task,
+            num_frames=self.num_frames,
+            height=self.height,
+            width=self.width,
+            fps=float(self.fps),
+            prompts=tuple(
+                Prompt(p.id, p.text, tuple(p.tags), p.seeds, dict(p.params), p.source_video) for p in self.prompts
+            ),
+            seeds=self.seeds,
+            metrics=tuple(self.metrics),
+            steps=self.steps,
+            guidance=float(self.guidance) if self.guidance is not None else None,
+            reference=dict(self.reference) if self.reference else None,
+            context_frames=self.context_frames,
+            strength=float(self.strength) if self.strength is not None else None,
+            params=dict(self.params),
+            description=self.description,
+        )
+
+
 def list_suites() -> dict[str, Path]:
     return {p.stem: p for p in sorted(suites_dir().glob("*.yaml"))}
 
@@ -115,140 +260,6 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return parse_suite(read_yaml_file(path), source=str(path))
 
 
-def read_yaml_file(path: Path) -> Any:
-    """A YAML file's content; a syntax error names the file, line and column (one line)."""
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(yaml_error_message(path, e)) from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the file ({e})") from e
-
-
-def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
-    """`PATH: not valid YAML at line L, column C (problem); ...`, one line from a yaml error (whose
-    own text spans several lines and repeats the file name)."""
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(error, "problem", None)
-    context = getattr(error, "context", None)
-    what = ", ".join(x for x in (context, problem) if x) if problem else str(error).splitlines()[0]
-    return f"{path}: not valid YAML{where} ({what}); fix the syntax there"
-
-
-def _int(data: dict, key: str, source: str, *, minimum: int = 1, default: Any = ...) -> Any:
-    if key not in data or data[key] is None:
-        if default is ...:
-            raise ConfigError(f"{source}: missing key {key!r} (an integer >= {minimum})")
-        return default
-    v = data[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"{source}: key {key!r} must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
-def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: seeds must be a list of integers or a count, got {value!r}")
-    if isinstance(value, int):
-        if value < 1:
-            raise ConfigError(f"{where}: a seed count must be >= 1, got {value}")
-        return tuple(range(value))
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value
-    ):
-        if len(set(value)) != len(value):
-            raise ConfigError(f"{where}: seeds must be distinct, got {list(value)}")
-        return tuple(value)
-    raise ConfigError(f"{where}: seeds must be a non-empty list of integers >= 0 or a count, got {value!r}")
-
-
 def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     """Validate a suite mapping; every error names the source, the key and what is expected."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a suite must be a mapping, got {type(data).__name__}")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not _ID_RE.match(name):
-        raise ConfigError(f"{source}: key 'name' must be a short identifier (letters, digits, . _ -), got {name!r}")
-    task = data.get("task", "t2v")
-    if task not in TASKS:
-        raise ConfigError(f"{source}: key 'task' must be one of {list(TASKS)}, got {task!r}")
-    fps = data.get("fps", 8)
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
-        raise ConfigError(f"{source}: key 'fps' must be a positive number, got {fps!r}")
-    guidance = data.get("guidance")
-    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))):
-        raise ConfigError(f"{source}: key 'guidance' must be a number or null, got {guidance!r}")
-    strength = data.get("strength")
-    if strength is not None and not (isinstance(strength, (int, float)) and 0 < strength <= 1):
-        raise ConfigError(f"{source}: key 'strength' must be a number in (0, 1], got {strength!r}")
-    metrics = data.get("metrics", ["flicker"])
-    if not isinstance(metrics, list) or not metrics:
-        raise ConfigError(f"{source}: key 'metrics' must be a non-empty list of metric names")
-    for m in metrics:
-        if not (isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("name"), str))):
-            raise ConfigError(f"{source}: each entry of 'metrics' must be a name or {{name: ..., option: ...}}, got {m!r}")
-    reference = data.get("reference")
-    if reference is not None and not (isinstance(reference, dict) and "source" in reference):
-        raise ConfigError(f"{source}: key 'reference' must be a mapping with 'source' (shapes or folder)")
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{source}: key 'params' must be a mapping")
-    seeds = _seeds(data.get("seeds", [0]), f"{source}: key 'seeds'")
-
-    raw_prompts = data.get("prompts")
-    if not isinstance(raw_prompts, list) or not raw_prompts:
-        raise ConfigError(f"{source}: key 'prompts' must be a non-empty list")
-    prompts: list[Prompt] = []
-    seen: set[str] = set()
-    for i, p in enumerate(raw_prompts):
-        where = f"{source}: prompts[{i}]"
-        if isinstance(p, str):
-            p = {"id": f"p{i:04d}", "text": p}
-        if not isinstance(p, dict):
-            raise ConfigError(f"{where} must be a mapping with 'id' and 'text' or a plain string")
-        bad = set(p) - _PROMPT_KEYS
-        if bad:
-            raise ConfigError(f"{where}: unknown keys {sorted(bad)}; allowed: {sorted(_PROMPT_KEYS)}")
-        pid = p.get("id", f"p{i:04d}")
-        if not isinstance(pid, str) or not _ID_RE.match(pid):
-            raise ConfigError(f"{where}: 'id' must be a short identifier (letters, digits, . _ -), got {pid!r}")
-        if pid in seen:
-            raise ConfigError(f"{where}: duplicate prompt id {pid!r}")
-        seen.add(pid)
-        text = p.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"{where}: 'text' must be a non-empty string")
-        tags = p.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ConfigError(f"{where}: 'tags' must be a list of strings")
-        pparams = p.get("params") or {}
-        if not isinstance(pparams, dict):
-            raise ConfigError(f"{where}: 'params' must be a mapping")
-        pseeds = _seeds(p["seeds"], f"{where}: 'seeds'") if p.get("seeds") is not None else ()
-        prompts.append(
-            Prompt(pid, text, tuple(tags), pseeds, dict(pparams), p.get("source_video"))
-        )
-
-    return Suite(
-        name=name,
-        version=_int(data, "version", source, default=1),
-        task=task,
-        num_frames=_int(data, "num_frames", source),
-        height=_int(data, "height", source),
-        width=_int(data, "width", source),
-        fps=float(fps),
-        prompts=tuple(prompts),
-        seeds=seeds,
-        metrics=tuple(metrics),
-        steps=_int(data, "steps", source, default=None),
-        guidance=float(guidance) if guidance is not None else None,
-        reference=dict(reference) if reference else None,
-        context_frames=_int(data, "context_frames", source, default=None),
-        strength=float(strength) if strength is not None else None,
-        params=dict(params),
-        description=str(data.get("description", "")),
-    )
+    return SuiteSchema.check(data, source).to_suite()

@@ -23,14 +23,14 @@ import torch.nn.functional as F
 from vdmbench.reference.unet3d import Attention, timestep_embedding
 
 
-@dataclass
-
 def zero_init(layer: nn.Conv2d) -> None:
     """Zero weights and bias: a residual branch that starts as the identity."""
     nn.init.zeros_(layer.weight)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 
+
+@dataclass
 class TAUNetConfig:
     in_channels: int = 7
     out_channels: int = 3

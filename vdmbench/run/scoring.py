@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from vdmbench.core.errors import error_text
-from vdmbench.core.stats import clustered_bootstrap_mean
+from vdmbench.core.stats import Estimate, clustered_bootstrap_mean
 from vdmbench.core.video import Video
 from vdmbench.core.video_loader import iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, VideoMetric
@@ -80,13 +81,27 @@ def per_sample_statistics(store: Store, run_id: str, metrics: Sequence[VideoMetr
             sub = table[table.metric == out]
             if sub.empty:
                 continue
-            est = clustered_bootstrap_mean(sub.value.to_numpy(), sub.prompt_id.to_numpy())
+            est, how = _mean_with_ci(sub.value.to_numpy(), sub.prompt_id.to_numpy())
             rows.append({
-                "metric": out, "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high,
+                "metric": out, "value": est.value, "ci_low": _finite(est.ci_low), "ci_high": _finite(est.ci_high),
                 "n": est.n, "details": {**m.describe(), "higher_is_better": m.direction(out),
-                                        "per_sample": True, "ci": "bootstrap over prompts, 95%"},
+                                        "per_sample": True, "ci": how},
             })
     return rows
+
+
+def _mean_with_ci(values: np.ndarray, prompts: np.ndarray) -> tuple[Estimate, str]:
+    """The mean with a 95% bootstrap CI over prompts; with one prompt, over its seeds; with one
+    sample, no CI (stored as NULL, never NaN) and the reason."""
+    if len(np.unique(prompts)) >= 2:
+        return clustered_bootstrap_mean(values, prompts), "bootstrap over prompts, 95%"
+    if len(values) >= 2:
+        return clustered_bootstrap_mean(values, np.arange(len(values))), "bootstrap over seeds (one prompt), 95%"
+    return clustered_bootstrap_mean(values, prompts), "none: one sample has no CI"
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def set_level_values(store: Store, files: SampleFiles, run_id: str, metrics: Sequence[VideoMetric], *,

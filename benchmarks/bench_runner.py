@@ -24,8 +24,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from vdmbench.config.suite import Suite
 
 
 def machine() -> str:
@@ -34,7 +38,7 @@ def machine() -> str:
             f"{gpu}, {_load()}")
 
 
-def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> "Suite":
+def _suite(n_prompts: int = 8, seeds=(0,), metrics=("flicker",)) -> Suite:
     from vdmbench.config.suite import load_suite, parse_suite
 
     base = load_suite("smoke").to_dict()

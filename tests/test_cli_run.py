@@ -33,7 +33,7 @@ def test_run_prints_leaderboard_and_stores_everything(vdmbench_cli, tmp_path):
     assert n == 12 and 0.9 < value < 1.0
     env = json.loads(db_rows(tmp_path, "SELECT env FROM runs")[0][0])
     assert env["packages"]["torch"] and env["device"] == "cpu"
-    for (path, sha) in db_rows(tmp_path, "SELECT path, sha256 FROM samples"):
+    for (path,) in db_rows(tmp_path, "SELECT path FROM samples"):
         assert (tmp_path / "results" / path).is_file()
 
 
@@ -126,7 +126,7 @@ def test_folder_run_with_a_corrupt_video(vdmbench_cli, tmp_path):
 def test_bad_input_gives_one_line_error_and_nonzero_exit(vdmbench_cli, args, message):
     p = vdmbench_cli(*args)
     assert p.returncode != 0
-    lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], p.stderr
 
 
@@ -177,7 +177,7 @@ def test_two_runs_on_one_database_both_complete(tmp_path):
             reads += 1
         time.sleep(0.2)
     for p in procs:
-        out, err = p.communicate()
+        _, err = p.communicate()
         assert p.returncode == 0, err
     assert reads > 0
     assert db_rows(tmp_path, "SELECT model, count(*) FROM samples JOIN runs USING (run_id) GROUP BY model ORDER BY model") == [

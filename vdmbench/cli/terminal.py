@@ -69,7 +69,7 @@ def print_leaderboard(store: Store, suite: str | None = None, console: Console |
 SHOWN_FAILURES = 10  # a summary lists this many failed samples, then "and K more"
 
 
-def print_run_summary(runner: "Runner", summary: "RunSummary", console: Console | None = None) -> None:
+def print_run_summary(runner: Runner, summary: RunSummary, console: Console | None = None) -> None:
     console = console or make_console()
     verb = "resumed" if summary.resumed else "finished" if summary.status == "finished" else "failed"
     console.print(
@@ -84,7 +84,7 @@ def print_run_summary(runner: "Runner", summary: "RunSummary", console: Console 
     print_leaderboard(runner.store, runner.suite.name, console)
 
 
-def print_plan(runner: "Runner", console: Console | None = None) -> None:
+def print_plan(runner: Runner, console: Console | None = None) -> None:
     """What a run would do, without generating anything."""
     from vdmbench.run.plan import plan_samples
 
@@ -96,7 +96,7 @@ def print_plan(runner: "Runner", console: Console | None = None) -> None:
     paid = bool(cfg.get("params", {}).get("paid", False)) or cfg.get("adapter") == "http"
     console.print(f"plan: suite {suite.name} v{suite.version} ({suite.hash}) on model {cfg['name']}")
     console.print(f"  task {suite.task}; {len(suite.prompts)} prompts x seeds -> {len(planned)} samples"
-                  f"{' (shard %d/%d)' % runner.options.shard if runner.options.shard else ''}")
+                  f"{f' (shard {runner.options.shard[0]}/{runner.options.shard[1]})' if runner.options.shard else ''}")
     console.print(f"  clips: {suite.num_frames} frames, {suite.width}x{suite.height}, {suite.fps:g} fps")
     console.print(f"  already generated (cache): {cached}; to generate: {len(planned) - cached}"
                   + (f" (paid API calls: {len(planned) - cached})" if paid else ""))

@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     stream = training_stream(args.seed, args.frames, args.height, args.width, args.batch_size,
                              start=step * args.batch_size, second_object_p=args.second_object_p,
                              textured_p=args.textured_p)
-    train_info = lambda s: {"arch": args.arch, "steps": s, "batch_size": args.batch_size, "seed": args.seed}
+    def train_info(steps: int) -> dict[str, Any]:
+        return {"arch": args.arch, "steps": steps, "batch_size": args.batch_size, "seed": args.seed}
 
     def checkpoint(last_loss: float) -> None:
         save_weights(model, out / "model.safetensors", dtype=torch.float32)
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model.train()
     t_start, t_ckpt = time.time() - elapsed, time.time()
-    log = open(out / "loss.jsonl", "a")
+    log = open(out / "loss.jsonl", "a")  # noqa: SIM115 (appended to for the whole training loop, closed below)
     running, last = 0.0, float("nan")
     while step < args.steps:
         frames, captions = next(stream)

@@ -132,7 +132,7 @@ class Runner:
 
         folder = Path(self.options.results_dir) / "runs" / run_id
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / "lock", "w")
+        handle = open(folder / "lock", "w")  # noqa: SIM115 (held for the run; the OS drops the lock on exit)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

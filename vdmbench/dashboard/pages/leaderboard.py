@@ -81,7 +81,7 @@ def display_table(ranked: pd.DataFrame, metrics: list[str], ways: dict[str, bool
     table = pd.DataFrame({"rank": ranked["rank"], "model": ranked.model, "overall": ranked.overall})
     for m in metrics:
         table[labels[m]] = ranked[m] if m in ranked else float("nan")
-        table[f"{m} 95% CI"] = ranked[f"{m} CI"] if f"{m} CI" in ranked else ""
+        table[f"{m} 95% CI"] = ranked.get(f"{m} CI", "")
     table["samples"] = ranked.samples
     table["failed"] = ranked.failed
     table["run"] = ranked.run_id

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_db import APP, fill  # noqa: E402
-from tests.fixtures import REPO  # noqa: E402
+from tests.dashboard_db import APP, fill
+from tests.fixtures import REPO
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import duckdb
 from vdmbench.config.suite import parse_suite
 from vdmbench.core.naming import vbench_filename
 from vdmbench.interop.vbench import export_run
-from vdmbench.run.runner import RunOptions, Runner
+from vdmbench.run.runner import Runner, RunOptions
 
 MODEL = {"name": "toy", "adapter": "callable", "params": {"target": "tests.fixtures.generators:moving_square"}}
 

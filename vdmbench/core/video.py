@@ -66,7 +66,7 @@ class Video:
         return int(self.frames.shape[2])
 
     @classmethod
-    def from_float(cls, frames: torch.Tensor | np.ndarray, fps: float) -> "Video":
+    def from_float(cls, frames: torch.Tensor | np.ndarray, fps: float) -> Video:
         """Build from floats in [0, 1] ([T,H,W,3]); NaN/inf or out-of-range values are refused."""
         x = torch.as_tensor(frames)
         if not torch.is_floating_point(x):

@@ -196,7 +196,7 @@ def _download(url: str, dest: Path, expected: str) -> Path:
     """Download to a temporary name, check the hash, then rename (never a half-written file)."""
     h = hashlib.sha256()
     with atomic.atomic_path(dest) as tmp:
-        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:  # noqa: S310 (fixed URLs)
+        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
             for chunk in iter(lambda: r.read(1 << 20), b""):
                 h.update(chunk)
                 f.write(chunk)

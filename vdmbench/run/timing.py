@@ -9,7 +9,7 @@ import time
 class Timings(dict):
     """stage -> seconds; `with timings.stage("score"): ...` adds the block's time to it."""
 
-    def stage(self, key: str) -> "Timer":
+    def stage(self, key: str) -> Timer:
         return Timer(self, key)
 
     def add(self, key: str, seconds: float) -> None:
@@ -23,7 +23,7 @@ class Timer:
         self.timings, self.key = timings, key
         self.t0: float | None = None
 
-    def start(self) -> "Timer":
+    def start(self) -> Timer:
         self.t0 = time.perf_counter()
         return self
 
@@ -32,7 +32,7 @@ class Timer:
             self.timings.add(self.key, time.perf_counter() - self.t0)
             self.t0 = None
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -29,7 +29,7 @@ def resolve_threads(value: int | str | None) -> int:
     if value in (None, "", "auto"):
         return max(1, usable_cores() - 1)
     try:
-        n = int(value)  # type: ignore[arg-type]
+        n = int(value)
     except (TypeError, ValueError):
         n = 0
     if isinstance(value, bool) or n < 1 or str(n) != str(value).strip():

@@ -146,14 +146,15 @@ def paired_bootstrap(
     if clusters is not None and seeds is not None:
         return _crossed(base, cand, np.asarray(clusters), np.asarray(seeds), sign, delta, effect, statistic,
                         tolerance, n_boot, confidence, rng)
+    units: list[np.ndarray] = []  # clustered: the pairs of each prompt
     if clusters is None:
-        units = np.arange(base.size)[:, None]  # one pair per unit
+        k = int(base.size)  # one pair per unit
         method = "paired bootstrap over prompt x seed"
     else:
         _, inv = np.unique(np.asarray(clusters), return_inverse=True)
-        units = [np.flatnonzero(inv == k) for k in range(inv.max() + 1)]
+        units = [np.flatnonzero(inv == c) for c in range(inv.max() + 1)]
+        k = len(units)
         method = "paired bootstrap over prompts (clustered)"
-    k = len(units)
     if k < 2:
         nan = float("nan")
         return Comparison(delta, nan, nan, nan, nan, nan, effect, int(base.size), method)
@@ -245,13 +246,13 @@ def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
     holm: family-wise error rate (any false alarm among the metrics), valid under any dependence,
     which matters here because metrics of one run are strongly correlated. bh: Benjamini-Hochberg
     false discovery rate (assumes positive dependence). bonferroni, none: as named."""
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
+    values = np.asarray(p, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(values))
     m = len(ok)
     if m == 0:
         return out
-    q = p[ok]
+    q = values[ok]
     if method == "none":
         adj = q
     elif method == "bonferroni":

@@ -152,6 +152,7 @@ def metric_correlations(ratings: pd.DataFrame, wide: pd.DataFrame, metric_direct
         if n >= 3 and part[metric].nunique() > 1 and part.rating.nunique() > 1:
             res = spearmanr(part[metric], part.rating)
             rho, p = float(res.statistic), float(res.pvalue)
-        sign = {True: 1.0, False: -1.0}.get(metric_directions.get(metric), float("nan"))
+        direction = metric_directions.get(metric)
+        sign = float("nan") if direction is None else 1.0 if direction else -1.0
         rows.append({"metric": metric, "spearman rho": rho, "oriented rho": rho * sign, "p_value": p, "models": n})
     return pd.DataFrame(rows, columns=["metric", "spearman rho", "oriented rho", "p_value", "models"])

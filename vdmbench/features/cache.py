@@ -143,7 +143,7 @@ def clip_key(clip: Any) -> str:
     arr = clip.detach().cpu().numpy() if hasattr(clip, "detach") else np.asarray(clip)
     arr = np.ascontiguousarray(arr)
     h = hashlib.blake2b(f"{arr.shape}|{arr.dtype}|".encode(), digest_size=20)
-    h.update(memoryview(arr).cast("B"))
+    h.update(arr.tobytes() if arr.size == 0 else memoryview(arr).cast("B"))  # type: ignore[arg-type]
     return h.hexdigest()
 
 

@@ -233,7 +233,7 @@ def build_i3d_features(
             info.update(weights=f"random (seed {seed})", seed=seed)
         # channels_last_3d: measured 2.4x faster on CPU (benchmarks/bench_fvd_throughput.py) and FVD
         # moves by ~2e-7 relative, far below the 1e-3 the harness allows for a default-on speed-up.
-        model = model.eval().to(device).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+        model = model.eval().to(device).to(memory_format=torch.channels_last_3d)
         pick = 0 if layer == "logits" else 1
 
         def forward(v: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def zero_bias(layer: nn.Conv3d) -> None:
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 @dataclass
 class UNet3DConfig:
     in_channels: int = 7
@@ -73,7 +78,7 @@ class SpaceTimeConv(nn.Module):
         self.spatial = nn.Conv3d(cin, cout, (1, 3, 3), padding=(0, 1, 1))
         self.temporal = nn.Conv3d(cout, cout, (3, 1, 1), padding=(1, 0, 0))
         nn.init.dirac_(self.temporal.weight)  # identity at init: training starts from a per-frame model
-        nn.init.zeros_(self.temporal.bias)
+        zero_bias(self.temporal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.temporal(self.spatial(x))
@@ -88,7 +93,7 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(groups, cout)
         self.conv2 = SpaceTimeConv(cout, cout)
         nn.init.zeros_(self.conv2.spatial.weight)  # each block starts as its skip path
-        nn.init.zeros_(self.conv2.spatial.bias)
+        zero_bias(self.conv2.spatial)
         self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -203,7 +208,7 @@ class UNet3D(nn.Module):
         self.norm_out = nn.GroupNorm(cfg.groups, prev)
         self.head = nn.Conv3d(prev, cfg.out_channels * cfg.patch**2, (1, 3, 3), padding=(0, 1, 1))
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        zero_bias(self.head)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
                 text_pooled: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from vdmbench.store import runs as _runs
 from vdmbench.store import samples as _samples
 from vdmbench.store import schema as _schema
 from vdmbench.store import votes as _votes
-from vdmbench.store.engine import Connection, Engine
+from vdmbench.store.engine import Connection, Engine, check_intact
 from vdmbench.store.records import LeaderboardRow, MetricRow, RunRecord, SampleRecord, SampleRow, SampleValue
 from vdmbench.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -46,13 +46,16 @@ class Store:
         self.read_only = read_only
         self.busy_timeout = busy_timeout
         self._engine = Engine(self.path, read_only=read_only, busy_timeout=busy_timeout)
-        if read_only:
-            if not self.path.exists():
-                raise StoreError(
-                    f"{self.path}: no results database here yet; create one with "
-                    "`vdmbench run suite=smoke model=reference-unet3d`"
-                )
-        else:
+        if read_only and not self.path.exists():
+            raise StoreError(
+                f"{self.path}: no results database here yet; create one with "
+                "`vdmbench run suite=smoke model=reference-unet3d`"
+            )
+        if self.path.exists() and self.path.stat().st_size > 0:
+            # Checked read-only first: a damaged file is never opened for writing (nor migrated).
+            with Engine(self.path, read_only=True, busy_timeout=busy_timeout).connect() as con:
+                check_intact(con, self.path)
+        if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as con:
                 _schema.migrate(con, self.path)

@@ -31,8 +31,11 @@ Connection = duckdb.DuckDBPyConnection
 
 
 def _is_lock_error(e: Exception) -> bool:
+    """Another process holds the file (DuckDB: "Could not set lock on file ...: Conflicting lock is
+    held"). Only those words: a damaged file's errors mention "block" and must not wait as busy."""
     msg = str(e).lower()
-    return "lock" in msg or "conflicting" in msg or "being used by another" in msg
+    return ("could not set lock" in msg or "conflicting lock" in msg or "being used by another" in msg
+            or "resource temporarily unavailable" in msg)
 
 
 def _open_elsewhere_in_process(e: Exception) -> bool:
@@ -207,14 +210,19 @@ class Engine:
                     ) from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
-        if con is None or alias is None:
-            with self._connect_directly() as direct:
-                yield direct
-            return
         try:
-            yield con
-        finally:
-            _DUCKDB.release(alias, con)
+            if con is None or alias is None:
+                with self._connect_directly() as direct:
+                    yield direct
+                return
+            try:
+                yield con
+            finally:
+                _DUCKDB.release(alias, con)
+        except (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException) as e:
+            # A block that cannot be read: the file is truncated or damaged (not busy, not a bug
+            # of the caller). One line that says what to do, instead of DuckDB's traceback.
+            raise StoreError(unreadable(self.path, e)) from e
 
     @contextmanager
     def _connect_directly(self) -> Iterator[Connection]:
@@ -226,6 +234,34 @@ class Engine:
             yield con
         finally:
             con.close()
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
+
+
+def unreadable(path: Path, e: BaseException) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return (f"{path}: the results database cannot be read ({first}); it is truncated or damaged. "
+            "Restore it from a copy, or move it aside to start a new one")
+
+
+def check_intact(con: Connection, path: Path) -> None:
+    """Refuse a file shorter than the blocks its header lists (a truncated copy, a full disk),
+    before anything is written into it: DuckDB would otherwise append to it and fail later."""
+    # Every block in use lies in the file, so the file holds at least that many (free blocks at
+    # the end may have been cut off by a checkpoint: total_blocks would over-count). A WAL beside
+    # it holds blocks not yet written back: no conclusion then.
+    if not path.exists() or path.with_name(path.name + ".wal").exists():
+        return
+    row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
+                      "WHERE database_name = current_database()").fetchone()
+    if row is None:
+        return
+    expected = _HEADER_BYTES + int(row[0]) * int(row[1])
+    size = path.stat().st_size
+    if size < expected:
+        raise StoreError(f"{path}: the results database is truncated ({size:,} of {expected:,} bytes) and was not "
+                         "modified. Restore it from a copy, or move it aside to start a new one")
 
 
 def insert_rows(con: Connection, head: str, row: str, rows: Sequence[Sequence[Any]], per_statement: int = 128) -> None:

@@ -11,15 +11,15 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from vdmbench.adapters import build_adapter  # noqa: E402
-from vdmbench.adapters.base import GenerationRequest  # noqa: E402
-from vdmbench.adapters.diffusers import (  # noqa: E402
+from vdmbench.adapters import build_adapter
+from vdmbench.adapters.base import GenerationRequest
+from vdmbench.adapters.diffusers import (
     DiffusersAdapter,
     frames_to_video,
     infer_tasks,
     split_batch,
 )
-from vdmbench.core.errors import AdapterError, ConfigError  # noqa: E402
+from vdmbench.core.errors import AdapterError, ConfigError
 
 
 def _tokenizer(folder):

@@ -188,3 +188,67 @@ def test_policy_validation_and_shipped_smoke_policy():
     assert smoke.alpha == 0.05 and set(smoke.metrics) == {"shapes_adherence", "flicker"}
     assert load_policy(None, suite="smoke").name == "smoke"
     assert load_policy(None, suite="unknown-suite").name == "default"
+
+
+# --- directions come from the metrics' declarations; the policy schema ------------------------------
+
+def _without_stored_direction(run: RunData) -> RunData:
+    for row in run.run_metrics.values():
+        row["details"].pop("higher_is_better", None)
+    return run
+
+
+def test_direction_comes_from_the_metric_declaration():
+    smoke = load_policy("smoke")
+    assert {r.direction for r in smoke.metrics.values()} == {"auto"}  # no direction repeated in the YAML
+    # flicker_mean_abs_diff: lower is better, as its metric declares, though the runs stored nothing.
+    base = _without_stored_direction(make_run({"flicker_mean_abs_diff": BASE}))
+    cand = _without_stored_direction(make_run({"flicker_mean_abs_diff": BASE + 0.05}, run_id="c"))
+    v, _ = verdicts(base, cand)
+    assert v["flicker_mean_abs_diff"].verdict == "regression" and not v["flicker_mean_abs_diff"].higher_is_better
+    # An output no metric declares and no run stores: the policy must say.
+    with pytest.raises(ConfigError, match="no installed metric declares it; set direction"):
+        compare_runs(_without_stored_direction(make_run({"m": BASE})), _without_stored_direction(make_run({"m": BASE})),
+                     parse_policy({}))
+
+
+def test_a_policy_direction_contradicting_the_declaration_is_a_one_line_error():
+    with pytest.raises(ConfigError) as e:
+        parse_policy({"metrics": {"flicker_mean_abs_diff": {"direction": "higher"}}}, "gates/p.yaml")
+    assert str(e.value) == ("gates/p.yaml: metrics.flicker_mean_abs_diff: direction higher contradicts the metric, "
+                            "which declares lower is better for flicker_mean_abs_diff; remove the key (the gate reads "
+                            "the direction from the metric)")
+    assert parse_policy({"metrics": {"flicker": {"direction": "higher"}}}).metrics["flicker"].direction == "higher"
+    # Runs scored when the metric declared the other direction are not compared silently.
+    base = make_run({"flicker": BASE}, higher={"flicker": False})
+    with pytest.raises(NotComparableError, match="the runs stored lower is better, but the metric now declares higher"):
+        compare_runs(base, base, parse_policy({}))
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"alpha": 1}, "p.yaml: alpha must be a number in [0, 0.5], got 1"),
+    ({"alpha": "0.05"}, "p.yaml: alpha must be a number in [0, 0.5], got '0.05'"),
+    ({"n_boot": True}, "p.yaml: n_boot must be an integer >= 100, got True"),
+    ({"correction": "magic"}, "p.yaml: correction must be one of holm, bh, bonferroni, none, got 'magic'"),
+    ({"fail_on": ["regression", "sometimes"]}, "p.yaml: fail_on must be a list of regression / inconclusive, got 'sometimes'"),
+    ({"metrics": {"m": "strict"}}, "p.yaml: metrics.m must be a mapping of direction, abs, rel, min_samples, "
+                                   "statistic, required, got 'strict'"),
+    ({"metrics": {"m": {"min_samples": 1}}}, "p.yaml: metrics.m.min_samples must be an integer >= 2, got 1"),
+    ({"metrics": {"m": {"statistic": "mode"}}}, "p.yaml: metrics.m.statistic must be one of mean, median, got 'mode'"),
+    ({"defaults": {"abs": -1}}, "p.yaml: defaults.abs must be a number >= 0, got -1"),
+    ({"defaults": {"tolerance": 1}}, "p.yaml: defaults: unknown keys ['tolerance']; allowed: ['abs', 'direction', "
+                                     "'min_samples', 'rel', 'required', 'statistic']"),
+    ({"metrics": []}, "p.yaml: metrics must be a mapping of metric name -> rule, got []"),
+    ([1, 2], "p.yaml: a gate policy must be a mapping, got list"),
+])
+def test_policy_schema_errors_name_the_file_the_key_and_what_is_expected(data, message):
+    with pytest.raises(ConfigError) as e:
+        parse_policy(data, "p.yaml")
+    assert str(e.value) == message
+
+
+def test_rules_inherit_the_defaults_key_by_key():
+    p = parse_policy({"defaults": {"min_samples": 8, "rel": 0.1}, "metrics": {"a": {"abs": 0.2}, "b": None}})
+    assert (p.metrics["a"].min_samples, p.metrics["a"].rel, p.metrics["a"].abs) == (8, 0.1, 0.2)
+    assert p.metrics["b"] == p.defaults and p.other_metrics == "ignore"
+    assert parse_policy({"name": 3}).name == "3" and parse_policy(None).other_metrics == "gate"

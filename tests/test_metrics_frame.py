@@ -1,5 +1,6 @@
 """Per-frame metrics: flicker, CLIP similarity / temporal consistency, flow warping error, motion."""
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_flicker_static_monotone_hand_and_errors():
     steps = [m.sample_values(_batch(torch.from_numpy(
         np.clip(base + rng.normal(0, s, base.shape), 0, 255).round().astype(np.uint8))))["flicker"][0]
         for s in (1, 4, 16, 64)]
-    assert all(a > b for a, b in zip(steps, steps[1:]))
+    assert all(a > b for a, b in itertools.pairwise(steps))
     v = torch.zeros(1, 3, 1, 2, 3, dtype=torch.uint8)
     v[0, 1] = torch.tensor([[10, 20, 30], [0, 0, 0]])
     v[0, 2] = torch.tensor([[10, 20, 30], [255, 255, 255]])

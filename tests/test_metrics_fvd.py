@@ -53,7 +53,7 @@ def feats(clips, memo):
 
 
 def _fvd(a, b):
-    st = lambda f: (f.mean(0), np.cov(f, rowvar=False))  # noqa: E731
+    st = lambda f: (f.mean(0), np.cov(f, rowvar=False))
     return frechet_distance(*st(a), *st(b))
 
 
@@ -170,7 +170,7 @@ def test_kvd_orders_sets(clips, memo):
 
 def test_fvd_state_memory_is_constant(clips, memo):
     m = memo(FVD(**OPTS, ci=False))
-    size = lambda: sum(v.numel() for v in m.metric_state.values() if isinstance(v, torch.Tensor))  # noqa: E731
+    size = lambda: sum(v.numel() for v in m.metric_state.values() if isinstance(v, torch.Tensor))
     m.update(clips["real"][:2])
     before = size()
     for _ in range(3):

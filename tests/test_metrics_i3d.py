@@ -202,7 +202,7 @@ class _FakeExport(torch.nn.Module):
 def test_torchscript_backend(tmp_path):
     path = tmp_path / "i3d_torchscript.pt"
     torch.jit.script(_FakeExport()).save(str(path))
-    ext, info = build_i3d_features("i3d-torchscript", weights=str(path))
+    ext, _ = build_i3d_features("i3d-torchscript", weights=str(path))
     clips = moving_squares(2, 16, 32, 32)
     out = ext(clips)
     assert out.shape == (2, 400)

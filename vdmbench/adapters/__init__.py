@@ -1,22 +1,28 @@
 """Adapter configs (top-level `adapters/*.yaml`) and the lookup from a config to its class.
 
-Adding a backend = one module here exposing `ADAPTER` + one YAML naming it with `adapter: <module>`.
-A YAML may also name any importable class as `adapter: "package.module:Class"`.
+Where an adapter type comes from (vdmbench.core.registry): the built-in table below; any other
+module of this package exposing `ADAPTER` (adding a backend = one module here + one YAML naming
+it with `adapter: <module>`); the `vdmbench.adapters` entry points of installed packages
+(`name = "package.module:Class"`); or a YAML naming any class as `adapter: "package.module:Class"`.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any
 
-from vdmbench.adapters.base import Adapter, Capabilities, GenerationRequest
+from vdmbench.adapters.base import Adapter, AdapterContext, BaseAdapter, Capabilities, GenerationRequest
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.paths import adapters_dir
+from vdmbench.core.registry import Registry, import_target
 
 __all__ = [
+    "REGISTRY",
     "Adapter",
+    "AdapterContext",
+    "BaseAdapter",
     "Capabilities",
     "GenerationRequest",
     "adapter_class",
@@ -24,6 +30,33 @@ __all__ = [
     "list_adapter_configs",
     "load_adapter_config",
 ]
+
+BUILTIN = {
+    "callable": "vdmbench.adapters.callable:CallableAdapter",
+    "diffusers": "vdmbench.adapters.diffusers:DiffusersAdapter",
+    "folder": "vdmbench.adapters.folder:FolderAdapter",
+    "http": "vdmbench.adapters.http:HttpAdapter",
+    "reference": "vdmbench.adapters.reference:ReferenceAdapter",
+}
+
+
+def _own_module(kind: str) -> str | None:
+    """`vdmbench.adapters.<kind>:ADAPTER` for a module added here without a table entry."""
+    module = f"{__name__}.{kind.replace('-', '_')}"
+    if kind.isidentifier() and importlib.util.find_spec(module) is not None:
+        return f"{module}:ADAPTER"
+    return None
+
+
+def _check(name: str, obj: Any) -> None:
+    if not isinstance(obj, type):
+        raise ConfigError(f"adapter type {name!r}: {obj!r} is not a class")
+
+
+REGISTRY = Registry(
+    "adapter type", "vdmbench.adapters", BUILTIN, module_attr="ADAPTER", fallback=_own_module, check=_check,
+    hint=" (or a class as 'package.module:Class')",
+)
 
 
 def list_adapter_configs() -> dict[str, Path]:
@@ -64,33 +97,41 @@ def validate_adapter_config(cfg: Any, source: str) -> dict[str, Any]:
 
 
 def adapter_class(kind: str) -> type:
-    """The class for an adapter type: a module of this package, or 'package.module:Class'."""
+    """The class for an adapter type: a registered name, or 'package.module:Class'."""
     if ":" in kind:
-        module_name, _, attr = kind.partition(":")
-    else:
-        module_name, attr = f"vdmbench.adapters.{kind.replace('-', '_')}", "ADAPTER"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            builtin = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base")
-            raise ConfigError(
-                f"unknown adapter type {kind!r}; built-in types: {', '.join(builtin)}"
-            ) from e
-        raise ConfigError(
-            f"adapter type {kind!r} needs the package {e.name!r}; install it "
-            "(e.g. pip install 'vdmbench[diffusers]' or 'vdmbench[api]')"
-        ) from e
-    try:
-        return getattr(module, attr)
-    except AttributeError as e:
-        raise ConfigError(f"adapter module {module_name} has no attribute {attr!r}") from e
+        cls = import_target(kind, f"adapter type {kind!r}")
+        _check(kind, cls)
+        return cls
+    return REGISTRY.get(kind)
 
 
-def build_adapter(cfg: dict[str, Any]) -> Adapter:
-    """Instantiate the adapter a (validated) config describes."""
+def build_adapter(cfg: dict[str, Any], context: AdapterContext | None = None) -> Adapter:
+    """Instantiate the adapter a (validated) config describes, for a run's `context` (device,
+    results, journals). A class that takes no `context` gets it through `bind` where it has one."""
     cls = adapter_class(cfg["adapter"])
+    params = dict(cfg.get("params") or {})
+    where = f"model {cfg['name']!r}"
+    sig = _signature(cls)
+    takes_context = issubclass(cls, BaseAdapter) or (sig is not None and "context" in sig.parameters)
+    kwargs = {"context": context} if context is not None and takes_context else {}
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        known = [n for n, p in sig.parameters.items() if n not in ("self", "name", "context")
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}: unknown param {unknown[0]!r} for adapter {cfg['adapter']!r}; "
+                              f"known: {', '.join(known)}")
     try:
-        return cls(name=cfg["name"], **cfg.get("params", {}))
+        adapter = cls(name=cfg["name"], **params, **kwargs)
     except TypeError as e:
-        raise ConfigError(f"model {cfg['name']!r}: bad params for adapter {cfg['adapter']!r}: {e}") from e
+        raise ConfigError(f"{where}: bad params for adapter {cfg['adapter']!r}: {e}") from e
+    if context is not None and not kwargs and callable(getattr(adapter, "bind", None)):
+        adapter.bind(context)
+    return adapter
+
+
+def _signature(cls: type) -> inspect.Signature | None:
+    try:
+        return inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None

@@ -12,39 +12,30 @@ A class target is instantiated once with `init_kwargs` and then called like a fu
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from vdmbench.adapters.base import (
     TASKS,
+    AdapterContext,
+    BaseAdapter,
     Capabilities,
     GenerationRequest,
-    as_adapter_error,
-    check_request,
 )
-from vdmbench.adapters.outputs import to_video
-from vdmbench.core.errors import AdapterError, ConfigError
-from vdmbench.core.video import Video
+from vdmbench.core.errors import ConfigError
+from vdmbench.core.registry import import_target as _import
 
 
 def import_target(target: str) -> Any:
+    """The object a `"package.module:function"` target names."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"target must look like 'package.module:function', got {target!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"cannot import {module_name!r} for target {target!r}: {e}") from e
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError as e:
-            raise ConfigError(f"{module_name!r} has no attribute {attr!r} (target {target!r})") from e
-    return obj
+    return _import(target, f"target {target!r}")
 
 
-class CallableAdapter:
+class CallableAdapter(BaseAdapter):
     def __init__(
         self,
         name: str,
@@ -53,8 +44,10 @@ class CallableAdapter:
         batch_size: int = 1,
         tasks: list[str] | None = None,
         init_kwargs: dict[str, Any] | None = None,
+        *,
+        context: AdapterContext | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, context=context)
         fn = import_target(target) if isinstance(target, str) else target
         if inspect.isclass(fn):
             fn = fn(**(init_kwargs or {}))
@@ -67,33 +60,13 @@ class CallableAdapter:
         self.batched = batched
         self.capabilities = Capabilities(tasks=tuple(tasks or ("t2v",)), batch_size=batch_size if batched else 1)
 
-    def generate(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
+    def generate_one(self, request: GenerationRequest) -> Any:
+        return self.fn(request)
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> Sequence[Any]:
         if self.batched:
-            try:
-                for r in requests:
-                    check_request(self.capabilities, r, self.name)
-                outs = list(self.fn(requests))
-            except Exception as e:
-                return [as_adapter_error(e)] * len(requests)
-            if len(outs) != len(requests):
-                err = AdapterError(f"{self.name}: returned {len(outs)} videos for {len(requests)} requests")
-                return [err] * len(requests)
-            return [_convert(o, r) for o, r in zip(outs, requests)]
-        results: list[Video | Exception] = []
-        for r in requests:
-            try:
-                check_request(self.capabilities, r, self.name)
-                results.append(_convert(self.fn(r), r))
-            except Exception as e:
-                results.append(as_adapter_error(e))
-        return results
-
-
-def _convert(out: Any, req: GenerationRequest) -> Video | Exception:
-    try:
-        return to_video(out, req.fps)
-    except Exception as e:
-        return as_adapter_error(e)
+            return list(self.fn(requests))
+        return super().generate_batch(requests)
 
 
 ADAPTER = CallableAdapter

@@ -33,20 +33,23 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import model_validator
 
 from vdmbench.adapters.base import (
-    TASKS,
+    AdapterContext,
+    AdapterParams,
+    BaseAdapter,
     Capabilities,
     GenerationRequest,
-    as_adapter_error,
-    check_request,
     first_line,
 )
 from vdmbench.adapters.outputs import to_video
+from vdmbench.config.schema import Problem, expected
+from vdmbench.config.suite import Task
 from vdmbench.core.errors import AdapterError, ConfigError
 from vdmbench.core.video import Video
 
@@ -58,8 +61,6 @@ _DTYPES = {
     "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
 }
 _LOAD_KEYS = ("revision", "variant", "cache_dir", "local_files_only", "use_safetensors")
-_SIZE_POLICIES = ("request", "model")
-_OFFLOAD = ("none", "model", "sequential")
 
 
 @dataclass(frozen=True)
@@ -147,84 +148,102 @@ def infer_tasks(call_params: set[str]) -> tuple[str, ...]:
     return ("t2v",)
 
 
-class DiffusersAdapter:
-    def __init__(
-        self,
-        name: str,
-        model: str | None = None,
-        pipeline: str | None = None,
-        *,
-        pipe: Any = None,
-        dtype: str = "auto",
-        device: str = "auto",
-        cpu_offload: str | bool = "none",
-        attention_slicing: bool | str | int = False,
-        vae_tiling: bool = False,
-        vae_slicing: bool = False,
-        batch_size: int = 1,
-        tasks: list[str] | None = None,
-        size_policy: str = "request",
-        num_frames: int | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        fps: float | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        negative_prompt: str | None = None,
-        size_multiple: int | None = None,
-        frame_step: int | None = None,
-        max_frames: int | None = None,
-        max_height: int | None = None,
-        max_width: int | None = None,
-        generator_device: str = "cpu",
-        components: dict[str, dict[str, Any]] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        call_kwargs: dict[str, Any] | None = None,
-        load_kwargs: dict[str, Any] | None = None,
-        paid: bool = False,
-    ) -> None:
-        del paid  # a config-level flag for the run plan; local pipelines cost nothing per call
-        self.name = name
-        if size_policy not in _SIZE_POLICIES:
-            raise ConfigError(f"model {name!r}: size_policy must be one of {_SIZE_POLICIES}, got {size_policy!r}")
-        offload = {True: "model", False: "none", None: "none"}.get(cpu_offload, cpu_offload)  # type: ignore[arg-type]
-        if offload not in _OFFLOAD:
-            raise ConfigError(f"model {name!r}: cpu_offload must be one of {_OFFLOAD}, got {cpu_offload!r}")
-        if size_policy == "model" and None in (num_frames, height, width):
-            raise ConfigError(f"model {name!r}: size_policy 'model' needs num_frames, height and width in params")
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.size_policy = size_policy
-        self.defaults = {"num_frames": num_frames, "height": height, "width": width, "fps": fps,
-                         "steps": steps, "guidance": guidance}
-        self.negative_prompt = negative_prompt
-        self.generator_device = generator_device
-        self.call_kwargs = dict(call_kwargs or {})
+class DiffusersParams(AdapterParams):
+    """The `params` of a diffusers model YAML (see the module docstring for an example)."""
 
+    what: ClassVar[str] = "diffusers params"
+
+    model: str | None = expected("a Hub id or a local folder saved with save_pretrained", default=None)
+    pipeline: str | None = expected("a diffusers pipeline class (default: the one in model_index.json)", default=None)
+    dtype: str = expected("auto, float32, float16 or bfloat16 (auto: fp16 on CUDA, fp32 on CPU)", default="auto")
+    device: str = expected("auto (the run's device, else CUDA when available), cpu, cuda or cuda:N", default="auto")
+    cpu_offload: Literal["none", "model", "sequential"] | bool | None = expected(
+        "none, model or sequential (CUDA only; true means model)", default="none")
+    attention_slicing: bool | int | str = expected("true, false, auto or a slice size", default=False)
+    vae_tiling: bool = expected("true or false", default=False)
+    vae_slicing: bool = expected("true or false", default=False)
+    batch_size: int = expected("an integer >= 1 (text-to-video requests per pipeline call)", default=1, ge=1)
+    tasks: list[Task] | None = expected("a list of tasks the pipeline can do (default: inferred)", default=None)
+    size_policy: Literal["request", "model"] = expected(
+        "request (the suite's frames/size/fps) or model (num_frames, height, width, fps below)", default="request")
+    num_frames: int | None = expected("an integer >= 1", default=None, ge=1)
+    height: int | None = expected("an integer >= 1", default=None, ge=1)
+    width: int | None = expected("an integer >= 1", default=None, ge=1)
+    fps: float | None = expected("a number > 0", default=None, gt=0)
+    steps: int | None = expected("an integer >= 1 (used where the suite leaves steps unset)", default=None, ge=1)
+    guidance: float | None = expected("a number (used where the suite leaves guidance unset)", default=None)
+    negative_prompt: str | None = expected("a string", default=None)
+    size_multiple: int | None = expected("an integer >= 1 (default: from the VAE and patch strides)", default=None, ge=1)
+    frame_step: int | None = expected("an integer >= 1: num_frames = k * frame_step + 1", default=None, ge=1)
+    max_frames: int | None = expected("an integer >= 1", default=None, ge=1)
+    max_height: int | None = expected("an integer >= 1", default=None, ge=1)
+    max_width: int | None = expected("an integer >= 1", default=None, ge=1)
+    generator_device: str = expected("a device for the seeded torch.Generator of each request", default="cpu")
+    components: dict[str, dict[str, Any]] | None = expected(
+        "a mapping of component name -> {class, model, subfolder, revision, variant, dtype}", default=None)
+    scheduler: dict[str, Any] | None = expected("a mapping {class: ..., config: {...}}", default=None)
+    call_kwargs: dict[str, Any] | None = expected("a mapping passed to every pipeline call", default=None)
+    load_kwargs: dict[str, Any] | None = expected(f"a mapping of {', '.join(_LOAD_KEYS)}", default=None)
+    paid: bool = expected("true or false (a flag for the run plan; local pipelines cost nothing)", default=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DiffusersParams:
+        if self.size_policy == "model" and None in (self.num_frames, self.height, self.width):
+            raise Problem("size_policy 'model' needs num_frames, height and width in params")
+        unknown = set(self.load_kwargs or {}) - set(_LOAD_KEYS)
+        if unknown:
+            raise Problem(f"unknown load_kwargs {sorted(unknown)}; allowed: {list(_LOAD_KEYS)}")
+        for comp_name, spec in (self.components or {}).items():
+            if "class" not in spec or "model" not in spec:
+                raise Problem(f"components.{comp_name} needs 'class' and 'model'")
+        if self.scheduler and "class" not in self.scheduler:
+            raise Problem("scheduler needs 'class' (e.g. DDIMScheduler)")
+        return self
+
+    @property
+    def offload(self) -> str:
+        """none | model | sequential (true means model)."""
+        if self.cpu_offload is True:
+            return "model"
+        return self.cpu_offload or "none"
+
+
+class DiffusersAdapter(BaseAdapter):
+    """A diffusers pipeline: built from `params` (a mapping or DiffusersParams), or given as `pipe=`."""
+
+    def __init__(self, name: str, params: DiffusersParams | None = None, *, pipe: Any = None,
+                 context: AdapterContext | None = None, **options: Any) -> None:
+        super().__init__(name, context=context)
+        if params is not None and options:
+            raise TypeError("DiffusersAdapter takes params or keyword options, not both")
+        p = self.params = params or DiffusersParams.parse(options, f"model {name!r}")
+        requested = self.context.device if p.device == "auto" and self.context.device != "auto" else p.device
+        self.device = resolve_device(requested)
+        self.dtype = resolve_dtype(p.dtype, self.device)
         if pipe is None:
-            if not model:
+            if not p.model:
                 raise ConfigError(f"model {name!r}: params.model (a Hub id or a local folder) is required")
-            pipe = self._load(model, pipeline, components or {}, dict(load_kwargs or {}))
+            pipe = self._load(p.model, p.pipeline, p.components or {}, dict(p.load_kwargs or {}))
         self.pipe = pipe
-        self._configure(scheduler, offload, attention_slicing, vae_tiling, vae_slicing)
+        self._configure(p.scheduler, p.offload, p.attention_slicing, p.vae_tiling, p.vae_slicing)
 
         sig = inspect.signature(type(pipe).__call__).parameters
-        self.call_params = {k for k, p in sig.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        self.call_params = {k for k, v in sig.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)}
         if "output_type" not in self.call_params:
             raise ConfigError(f"model {name!r}: {type(pipe).__name__} has no output_type argument; "
                               "it does not look like an image or video pipeline")
         supported = infer_tasks(self.call_params)
-        chosen = tuple(tasks) if tasks else supported
-        bad = [t for t in chosen if t not in TASKS or (t != "t2v" and t not in supported)]
+        chosen = tuple(p.tasks) if p.tasks else supported
+        bad = [t for t in chosen if t != "t2v" and t not in supported]
         if bad:
-            raise ConfigError(f"model {name!r}: {type(pipe).__name__} cannot do tasks {bad}; it takes "
-                              f"{'an image' if 'image' in self.call_params else 'a video' if 'video' in self.call_params else 'text only'}"
+            takes = "an image" if "image" in self.call_params else "a video" if "video" in self.call_params else "text only"
+            raise ConfigError(f"model {name!r}: {type(pipe).__name__} cannot do tasks {bad}; it takes {takes}"
                               f" (tasks it supports: {', '.join(supported)})")
-        self.size_multiple = int(size_multiple or infer_size_multiple(pipe))
-        self.frame_step = int(frame_step or infer_frame_step(pipe))
+        self.size_multiple = int(p.size_multiple or infer_size_multiple(pipe))
+        self.frame_step = int(p.frame_step or infer_frame_step(pipe))
         self.capabilities = Capabilities(
-            tasks=chosen, max_frames=max_frames, max_height=max_height, max_width=max_width,
-            batch_size=max(1, int(batch_size)), deterministic=True,
+            tasks=chosen, max_frames=p.max_frames, max_height=p.max_height, max_width=p.max_width,
+            batch_size=max(1, p.batch_size), deterministic=True,
         )
 
     # -- loading ---------------------------------------------------------------------------------
@@ -233,14 +252,9 @@ class DiffusersAdapter:
         import diffusers
 
         cls = _diffusers_attr(pipeline, "pipeline") if pipeline else diffusers.DiffusionPipeline
-        unknown = set(load_kwargs) - set(_LOAD_KEYS)
-        if unknown:
-            raise ConfigError(f"model {self.name!r}: unknown load_kwargs {sorted(unknown)}; allowed: {list(_LOAD_KEYS)}")
         extra: dict[str, Any] = {}
         for comp_name, spec in components.items():
             # e.g. AnimateDiff's motion adapter, or a VAE kept in float32 while the rest is bf16.
-            if not isinstance(spec, dict) or "class" not in spec or "model" not in spec:
-                raise ConfigError(f"model {self.name!r}: components.{comp_name} needs 'class' and 'model'")
             ccls = _diffusers_attr(spec["class"], f"components.{comp_name}.class")
             ckw = {k: spec[k] for k in ("subfolder", "revision", "variant") if k in spec}
             cdtype = resolve_dtype(spec.get("dtype", self.dtype), self.device)
@@ -254,7 +268,7 @@ class DiffusersAdapter:
         except ImportError as e:
             raise ConfigError(f"model {self.name!r}: loading {model!r} needs a missing package ({e}); "
                               "install 'vdmbench[diffusers]' (diffusers, transformers, accelerate)") from e
-        except (OSError, ValueError, EnvironmentError) as e:
+        except (OSError, ValueError) as e:
             raise ConfigError(
                 f"model {self.name!r}: cannot load the diffusers pipeline {model!r}: {first_line(e)} "
                 "(give a local folder, or make the Hub reachable / the files cached; HF_HOME sets the cache)"
@@ -264,8 +278,6 @@ class DiffusersAdapter:
                    vae_tiling: bool, vae_slicing: bool) -> None:
         pipe = self.pipe
         if scheduler:
-            if "class" not in scheduler:
-                raise ConfigError(f"model {self.name!r}: scheduler needs 'class' (e.g. DDIMScheduler)")
             scls = _diffusers_attr(scheduler["class"], "scheduler")
             pipe.scheduler = scls.from_config(pipe.scheduler.config, **dict(scheduler.get("config") or {}))
         for module in getattr(pipe, "components", {}).values():
@@ -298,50 +310,46 @@ class DiffusersAdapter:
     def settings(self, req: GenerationRequest) -> CallSettings:
         """Frames/size/fps: the model's own under size_policy 'model', else the request's.
         Steps/guidance: the request's (the suite's protocol) where set, else the model's defaults."""
-        d = self.defaults
-        if self.size_policy == "model":
-            frames, height, width = d["num_frames"], d["height"], d["width"]
-            fps = d["fps"] or req.fps
+        p = self.params
+        if p.size_policy == "model":
+            frames, height, width = p.num_frames, p.height, p.width
+            fps = p.fps or req.fps
         else:
             frames, height, width, fps = req.num_frames, req.height, req.width, req.fps
-        steps = req.steps if req.steps is not None else d["steps"]
-        guidance = req.guidance if req.guidance is not None else d["guidance"]
-        return CallSettings(req.task, int(frames), int(height), int(width), float(fps), steps, guidance)
+        steps = req.steps if req.steps is not None else p.steps
+        guidance = req.guidance if req.guidance is not None else p.guidance
+        return CallSettings(req.task, int(frames or 0), int(height or 0), int(width or 0), float(fps), steps, guidance)
 
-    def check(self, req: GenerationRequest, s: CallSettings) -> None:
-        check_request(self.capabilities, req, self.name)
+    def check(self, req: GenerationRequest) -> None:
+        super().check(req)
+        s = self.settings(req)
         for what, value, limit in (("frames", s.num_frames, self.capabilities.max_frames),
                                    ("height", s.height, self.capabilities.max_height),
                                    ("width", s.width, self.capabilities.max_width)):
             if limit is not None and value > limit:
-                raise AdapterError(f"{self.name}: {what}={value} exceeds the model's maximum {limit}")
+                raise AdapterError(f"{what}={value} exceeds the model's maximum {limit}")
         m = self.size_multiple
         if s.height % m or s.width % m:
             raise AdapterError(
-                f"{self.name}: {s.width}x{s.height} is not a multiple of {m} in both sides, as "
+                f"{s.width}x{s.height} is not a multiple of {m} in both sides, as "
                 f"{type(self.pipe).__name__} needs (e.g. {s.width // m * m or m}x{s.height // m * m or m}); "
                 "change the suite's size or set size_policy: model"
             )
         if (s.num_frames - 1) % self.frame_step:
             k = max(1, round((s.num_frames - 1) / self.frame_step))
             raise AdapterError(
-                f"{self.name}: num_frames={s.num_frames} is not of the form k*{self.frame_step}+1 that "
+                f"num_frames={s.num_frames} is not of the form k*{self.frame_step}+1 that "
                 f"{type(self.pipe).__name__} needs (e.g. {k * self.frame_step + 1})"
             )
         if req.task in ("i2v", "editing") and (req.cond_frames is None or len(req.cond_frames) == 0):
-            raise AdapterError(f"{self.name}: task {req.task} needs conditioning frames in the request")
+            raise AdapterError(f"task {req.task} needs conditioning frames in the request")
 
-    def generate(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
-        results: list[Video | Exception | None] = [None] * len(requests)
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
+        """Requests with equal call settings share pipeline calls of up to batch_size."""
+        results: list[Video | Exception] = [AdapterError("no output")] * len(requests)
         groups: dict[CallSettings, list[int]] = {}
         for i, req in enumerate(requests):
-            try:
-                s = self.settings(req)
-                self.check(req, s)
-            except Exception as e:
-                results[i] = as_adapter_error(e)
-                continue
-            groups.setdefault(s, []).append(i)
+            groups.setdefault(self.settings(req), []).append(i)
         for s, idx in groups.items():
             # Images and videos are passed one request at a time: pipelines differ in how they
             # batch conditioning inputs, while text prompts batch the same way everywhere.
@@ -350,14 +358,14 @@ class DiffusersAdapter:
                 part = idx[start:start + size]
                 for i, out in zip(part, self._run_batch(s, [requests[i] for i in part])):
                     results[i] = out
-        return [r if r is not None else AdapterError(f"{self.name}: no output") for r in results]
+        return results
 
     def _run_batch(self, s: CallSettings, reqs: list[GenerationRequest]) -> list[Video | Exception]:
         try:
             return self._call(s, reqs)
         except Exception as e:
             if len(reqs) == 1:
-                return [as_adapter_error(e)]
+                return [e]
             # One bad request (or memory running out for the whole batch) should not fail the
             # others: retry each on its own.
             log.warning("model %s: batch of %d failed (%s); retrying one by one", self.name, len(reqs), e)
@@ -365,29 +373,29 @@ class DiffusersAdapter:
 
     def _call(self, s: CallSettings, reqs: list[GenerationRequest]) -> list[Video | Exception]:
         kwargs: dict[str, Any] = {"num_frames": s.num_frames, "height": s.height, "width": s.width,
-                                  "generator": [torch.Generator(self.generator_device).manual_seed(r.seed) for r in reqs],
+                                  "generator": [torch.Generator(self.params.generator_device).manual_seed(r.seed) for r in reqs],
                                   "output_type": "np"}
         if "prompt" in self.call_params:
             kwargs["prompt"] = [r.prompt for r in reqs]
-        if self.negative_prompt is not None and "negative_prompt" in self.call_params:
-            kwargs["negative_prompt"] = [self.negative_prompt] * len(reqs)
+        if self.params.negative_prompt is not None and "negative_prompt" in self.call_params:
+            kwargs["negative_prompt"] = [self.params.negative_prompt] * len(reqs)
         if s.steps is not None:
             kwargs["num_inference_steps"] = int(s.steps)
         if s.guidance is not None:
-            arg = next((a for a in ("guidance_scale", "max_guidance_scale") if a in self.call_params), None)
-            if arg:
-                kwargs[arg] = float(s.guidance)
-        for arg, value in (("fps", s.fps), ("frame_rate", s.fps)):  # SVD and LTX condition on it
-            if arg in self.call_params:
-                kwargs[arg] = int(round(value)) if arg == "fps" else value
-        if s.task == "i2v":
-            kwargs["image"] = _pil(reqs[0].cond_frames[0])
-        elif s.task == "editing":
-            kwargs["video"] = [_pil(f) for f in reqs[0].cond_frames]
+            scale = next((a for a in ("guidance_scale", "max_guidance_scale") if a in self.call_params), None)
+            if scale:
+                kwargs[scale] = float(s.guidance)
+        # SVD and LTX condition on the frame rate.
+        kwargs["fps"], kwargs["frame_rate"] = round(s.fps), s.fps
+        cond = reqs[0].cond_frames
+        if s.task == "i2v" and cond is not None:  # check() refused i2v/editing without frames
+            kwargs["image"] = _pil(cond[0])
+        elif s.task == "editing" and cond is not None:
+            kwargs["video"] = [_pil(f) for f in cond]
             if reqs[0].strength is not None and "strength" in self.call_params:
                 kwargs["strength"] = reqs[0].strength
         kwargs = {k: v for k, v in kwargs.items() if k in self.call_params}
-        kwargs.update(self.call_kwargs)
+        kwargs.update(self.params.call_kwargs or {})
         with torch.inference_mode():
             out = self.pipe(**kwargs)
         frames = getattr(out, "frames", None)
@@ -399,11 +407,11 @@ class DiffusersAdapter:
             try:
                 v = frames_to_video(sample, s.fps)
                 if v.num_frames != s.num_frames:
-                    raise AdapterError(f"{self.name}: the pipeline returned {v.num_frames} frames for "
+                    raise AdapterError(f"the pipeline returned {v.num_frames} frames for "
                                        f"num_frames={s.num_frames}; set frame_step for this model")
                 videos.append(v)
             except Exception as e:
-                videos.append(as_adapter_error(e))
+                videos.append(e)
         return videos
 
 

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest
+from vdmbench.adapters.base import TASKS, AdapterContext, BaseAdapter, Capabilities, GenerationRequest
 from vdmbench.core.errors import AdapterError, ConfigError
 from vdmbench.core.naming import safe_filename, vbench_filename
 from vdmbench.core.video import VIDEO_EXTENSIONS, Video, read_video
@@ -43,9 +43,10 @@ class Coverage:
         return f"{self.found} found, {len(self.missing)} missing, {len(self.extra)} extra"
 
 
-class FolderAdapter:
-    def __init__(self, name: str, path: str, manifest: str | None = None, trim: bool = True) -> None:
-        self.name = name
+class FolderAdapter(BaseAdapter):
+    def __init__(self, name: str, path: str, manifest: str | None = None, trim: bool = True, *,
+                 context: AdapterContext | None = None) -> None:
+        super().__init__(name, context=context)
         self.root = Path(path).expanduser()
         if not self.root.is_dir():
             raise ConfigError(f"model {name!r}: video folder {self.root} does not exist")
@@ -102,19 +103,12 @@ class FolderAdapter:
                     found.append(self.files[name])
         return found
 
-    def generate(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
-        out: list[Video | Exception] = []
-        for req in requests:
-            paths = self.candidates(req)
-            if not paths:
-                out.append(AdapterError(f"{self.name}: {self._missing_text(req)}"))
-                continue
-            self.used.add(paths[0].name)
-            try:
-                out.append(read_video(paths[0], num_frames=req.num_frames if self.trim else None))
-            except Exception as e:
-                out.append(e if isinstance(e, AdapterError) else AdapterError(str(e)))
-        return out
+    def generate_one(self, request: GenerationRequest) -> Video:
+        paths = self.candidates(request)
+        if not paths:
+            raise AdapterError(self._missing_text(request))
+        self.used.add(paths[0].name)
+        return read_video(paths[0], num_frames=request.num_frames if self.trim else None)
 
     def extra_files(self) -> list[str]:
         """Files in the folder that no request has used so far."""

@@ -28,7 +28,8 @@ exactly one placeholder keeps its type (an int stays an int).
 
 Why it is built this way:
 - Paid calls are never repeated by accident: each request's job id is written to a journal
-  (results/http-jobs/<model>/<key>.json, key = hash of the endpoints + request) before polling, so a restarted run polls the job it
+  (<results_dir>/http-jobs/<model>/<key>.json, key = hash of the endpoints + request; `journal_dir`
+  moves it) before polling, so a restarted run polls the job it
   already paid for; submissions carry an Idempotency-Key so APIs that support it drop duplicates
   of a submission whose answer was lost.
 - Retries (429, 5xx, timeouts, dropped connections) back off exponentially with jitter, honour
@@ -53,17 +54,22 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urljoin, urlsplit
 
+from pydantic import model_validator
+
 from vdmbench.adapters.base import (
-    TASKS,
+    AdapterContext,
+    AdapterParams,
+    BaseAdapter,
     Capabilities,
     GenerationRequest,
     cache_key,
-    check_request,
 )
 from vdmbench.adapters.http_journal import JobJournal
+from vdmbench.config.schema import Problem, expected
+from vdmbench.config.suite import Task
 from vdmbench.core import atomic
 from vdmbench.core.errors import AdapterError, ConfigError, VdmbenchError
 from vdmbench.core.naming import safe_filename
@@ -149,86 +155,95 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class HttpAdapter:
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        submit: dict[str, Any],
-        poll: dict[str, Any],
-        *,
-        api_key_env: str | None = None,
-        auth_header: str = "Authorization",
-        auth_prefix: str = "Bearer ",
-        headers: dict[str, str] | None = None,
-        idempotency_header: str | None = "Idempotency-Key",
-        tasks: list[str] | None = None,
-        batch_size: int | None = None,
-        concurrency: int = 4,
-        rate_limit: float | None = None,
-        max_retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        timeout: float = 30.0,
-        deadline: float = 900.0,
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 15.0,
-        download_hosts: list[str] | None = None,
-        max_download_bytes: int = 500_000_000,
-        expected_frames: int | str | None = "request",
-        journal_dir: str = "results/http-jobs",
-        paid: bool = True,
-        deterministic: bool = False,
-    ) -> None:
-        self.name = name
+class HttpParams(AdapterParams):
+    """The `params` of a hosted-API model YAML (see the module docstring for an example)."""
+
+    what: ClassVar[str] = "http params"
+
+    base_url: str = expected("an http(s) URL")
+    submit: dict[str, Any] = expected("a mapping with path, job_id (and method, body)")
+    poll: dict[str, Any] = expected("a mapping with path, status, done, video_url (and method, failed, error)")
+    api_key_env: str | None = expected("the name of the variable holding the key (never the key)", default=None)
+    auth_header: str = expected("a header name", default="Authorization")
+    auth_prefix: str = expected("a string", default="Bearer ")
+    headers: dict[str, str] | None = expected("a mapping of header -> value", default=None)
+    idempotency_header: str | None = expected("a header name or null", default="Idempotency-Key")
+    tasks: list[Task] | None = expected("a list of tasks", default=None)
+    batch_size: int | None = expected("an integer >= 1 (default: concurrency)", default=None, ge=1)
+    concurrency: int = expected("an integer >= 1 (jobs in flight at once)", default=4, ge=1)
+    rate_limit: float | None = expected("a number > 0 of HTTP calls per second (polls count too)", default=None, gt=0)
+    max_retries: int = expected("an integer >= 0", default=5, ge=0)
+    backoff: float = expected("a number of seconds >= 0, doubled per retry", default=1.0, ge=0)
+    max_backoff: float = expected("a number of seconds >= 0", default=30.0, ge=0)
+    timeout: float = expected("a number of seconds > 0 per HTTP call", default=30.0, gt=0)
+    deadline: float = expected("a number of seconds > 0 per request, submit to validated file", default=900.0, gt=0)
+    poll_interval: float = expected("a number of seconds > 0", default=2.0, gt=0)
+    max_poll_interval: float = expected("a number of seconds > 0", default=15.0, gt=0)
+    download_hosts: list[str] | None = expected("a list of host names (default: the API's)", default=None)
+    max_download_bytes: int = expected("an integer >= 1", default=500_000_000, ge=1)
+    expected_frames: int | Literal["request", "none", "any"] | None = expected(
+        "an integer, request, none or any", default="request")
+    journal_dir: str | None = expected("a folder (default: the run's results_dir/http-jobs)", default=None)
+    paid: bool = expected("true or false", default=True)
+    deterministic: bool = expected("true or false", default=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HttpParams:
+        split = urlsplit(self.base_url)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise Problem(f"base_url must be an http(s) URL, got {self.base_url!r}")
+        for what, spec, required in (("submit", self.submit, ("path", "job_id")),
+                                     ("poll", self.poll, ("path", "status", "done", "video_url"))):
+            if any(k not in spec for k in required):
+                raise Problem(f"'{what}' must be a mapping with {', '.join(required)}")
+        unknown = (_placeholders(self.submit.get("body")) | _placeholders(self.submit["path"])) - set(_FIELDS)
+        if unknown:
+            raise Problem(f"unknown placeholders {sorted(unknown)} in submit; known: {list(_FIELDS)}")
+        if _placeholders(self.poll["path"]) - {"job_id"}:
+            raise Problem("poll.path may only use {job_id}")
+        return self
+
+
+class HttpAdapter(BaseAdapter):
+    def __init__(self, name: str, params: HttpParams | None = None, *, context: AdapterContext | None = None,
+                 **options: Any) -> None:
+        super().__init__(name, context=context)
+        if params is not None and options:
+            raise TypeError("HttpAdapter takes params or keyword options, not both")
+        p = self.params = params or HttpParams.parse(options, f"model {name!r}")
         # What identifies a job: the endpoints and their templates. Operational knobs (deadline,
         # rates, retries, paths) are left out, so changing them never submits (pays for) a job again.
-        self._identity = {"base_url": base_url, "submit": submit, "poll": poll}
-        split = urlsplit(base_url)
-        if split.scheme not in ("http", "https") or not split.hostname:
-            raise ConfigError(f"model {name!r}: base_url must be an http(s) URL, got {base_url!r}")
-        self.base_url = base_url.rstrip("/") + "/"
-        self.api_host = split.hostname
+        self._identity = {"base_url": p.base_url, "submit": p.submit, "poll": p.poll}
+        self.base_url = p.base_url.rstrip("/") + "/"
+        self.api_host = urlsplit(p.base_url).hostname or ""  # check() refused a URL without one
         self._key = ""
-        if api_key_env:
-            self._key = os.environ.get(api_key_env, "")
+        if p.api_key_env:
+            self._key = os.environ.get(p.api_key_env, "")
             if not self._key:
-                raise ConfigError(f"model {name!r}: the API key variable {api_key_env} is not set "
-                                  f"(export {api_key_env}=... before running)")
-        self.auth_header, self.auth_prefix = auth_header, auth_prefix
-        self.headers = dict(headers or {})
-        self.idempotency_header = idempotency_header
-        self.submit = self._endpoint(submit, "submit", "POST", required=("path", "job_id"))
-        self.submit_job_id = str(submit["job_id"])
-        self.poll = self._endpoint(poll, "poll", "GET", required=("path", "status", "done", "video_url"))
-        self.poll_spec = dict(poll)
-        used = _placeholders(self.submit.body) | _placeholders(self.submit.path)
-        unknown = used - set(_FIELDS)
-        if unknown:
-            raise ConfigError(f"model {name!r}: unknown placeholders {sorted(unknown)} in submit; known: {list(_FIELDS)}")
-        if _placeholders(self.poll.path) - {"job_id"}:
-            raise ConfigError(f"model {name!r}: poll.path may only use {{job_id}}")
-        self.uses_image = bool(used & {"image_b64", "image_data_url"})
-        bad = set(tasks or []) - set(TASKS)
-        if bad:
-            raise ConfigError(f"model {name!r}: unknown tasks {sorted(bad)}")
-        self.concurrency = max(1, int(concurrency))
-        self.limiter = RateLimiter(rate_limit)
-        self.max_retries, self.backoff, self.max_backoff = int(max_retries), float(backoff), float(max_backoff)
-        self.timeout, self.deadline = float(timeout), float(deadline)
-        self.poll_interval, self.max_poll_interval = float(poll_interval), float(max_poll_interval)
-        self.download_hosts = set(download_hosts or [self.api_host])
-        self.max_download_bytes = int(max_download_bytes)
-        self.expected_frames = expected_frames
-        self.journal = JobJournal(Path(journal_dir) / safe_filename(name))
+                raise ConfigError(f"model {name!r}: the API key variable {p.api_key_env} is not set "
+                                  f"(export {p.api_key_env}=... before running)")
+        self.submit = self._endpoint(p.submit, "POST")
+        self.poll = self._endpoint(p.poll, "GET")
+        self.uses_image = bool(_placeholders(self.submit.body) & {"image_b64", "image_data_url"})
+        self.limiter = RateLimiter(p.rate_limit)
+        self.download_hosts = set(p.download_hosts or [self.api_host])
         self.capabilities = Capabilities(
-            tasks=tuple(tasks or ("t2v",)), batch_size=int(batch_size or self.concurrency),
-            deterministic=deterministic, paid=paid,
+            tasks=tuple(p.tasks or ("t2v",)), batch_size=int(p.batch_size or self.concurrency),
+            deterministic=p.deterministic, paid=p.paid,
         )
 
-    def _endpoint(self, spec: Any, what: str, method: str, required: tuple[str, ...]) -> Endpoint:
-        if not isinstance(spec, dict) or any(k not in spec for k in required):
-            raise ConfigError(f"model {self.name!r}: '{what}' must be a mapping with {', '.join(required)}")
+    @property
+    def concurrency(self) -> int:
+        return self.params.concurrency
+
+    @property
+    def journal(self) -> JobJournal:
+        """Job ids per request, under params.journal_dir or the run's results_dir/http-jobs."""
+        root = Path(self.params.journal_dir) if self.params.journal_dir else Path(str(self.context.journal_dir))
+        return JobJournal(root / safe_filename(self.name))
+
+    @staticmethod
+    def _endpoint(spec: dict[str, Any], method: str) -> Endpoint:
         return Endpoint(str(spec["path"]), str(spec.get("method", method)).upper(), spec.get("body"))
 
     # -- secrets ---------------------------------------------------------------------------------
@@ -238,6 +253,10 @@ class HttpAdapter:
 
     def _fail(self, message: str) -> AdapterError:
         return AdapterError(self.scrub(f"{self.name}: {message}"))
+
+    def error(self, e: BaseException) -> AdapterError:
+        # Scrubbed, and without the original exception attached: it may carry the key.
+        return AdapterError(self.scrub(str(super().error(e))))
 
     # -- public ----------------------------------------------------------------------------------
     def request_key(self, req: GenerationRequest) -> str:
@@ -252,13 +271,13 @@ class HttpAdapter:
             video = read_video(path)
         except VdmbenchError as e:
             raise self._fail(f"the downloaded video does not decode completely (truncated or corrupt): {e}") from None
-        spec = self.expected_frames
+        spec = self.params.expected_frames
         expected = None if spec in (None, "none", "any") else req.num_frames if spec == "request" else int(spec)
         if expected is not None and video.num_frames != expected:
             raise self._fail(f"the downloaded video has {video.num_frames} frames, expected {expected}")
         return video
 
-    def generate(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Video | BaseException]:
         coro = self._generate_all(requests)
         try:
             asyncio.get_running_loop()
@@ -270,28 +289,25 @@ class HttpAdapter:
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, coro).result()
 
-    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
+    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Video | BaseException]:
         import httpx
 
         gate = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency * 2)
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, limits=limits) as client:
-            async def one(req: GenerationRequest) -> Video | Exception:
+        deadline = self.params.deadline
+        async with httpx.AsyncClient(timeout=self.params.timeout, follow_redirects=False, limits=limits) as client:
+            async def one(req: GenerationRequest) -> Video:
                 async with gate:
                     try:
-                        check_request(self.capabilities, req, self.name)
-                        return await asyncio.wait_for(self._one(client, req), self.deadline)
+                        return await asyncio.wait_for(self._one(client, req), deadline)
                     except asyncio.TimeoutError:
                         entry = self.journal.load(self.request_key(req)) or {}
                         job = f" (job {entry['job_id']} stays in the journal and is polled again on the next run)" \
                             if entry.get("job_id") else ""
-                        return self._fail(f"deadline of {self.deadline:g} s exceeded{job}")
-                    except VdmbenchError as e:
-                        return AdapterError(self.scrub(str(e)))
-                    except Exception as e:  # anything unexpected: one line, scrubbed
-                        return self._fail(f"{type(e).__name__}: {e}")
+                        raise self._fail(f"deadline of {deadline:g} s exceeded{job}") from None
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            # Each request's exception stays in its slot; BaseAdapter makes it a scrubbed AdapterError.
+            return list(await asyncio.gather(*(one(r) for r in requests), return_exceptions=True))
 
     # -- one request -----------------------------------------------------------------------------
     async def _one(self, client: Any, req: GenerationRequest) -> Video:
@@ -353,19 +369,20 @@ class HttpAdapter:
     async def _submit(self, client: Any, req: GenerationRequest, key: str) -> str:
         values = self._values(req)
         url = self._url(render_template(self.submit.path, {k: quote(str(v), safe="") for k, v in values.items()}))
-        headers = {self.idempotency_header: key} if self.idempotency_header else {}
+        idem = self.params.idempotency_header
+        headers = {idem: key} if idem else {}
         body = render_template(self.submit.body, values) if self.submit.body is not None else None
         data = await self._json(client, self.submit.method, url, json_body=body, headers=headers)
-        job_id = json_path(data, self.submit_job_id)
+        job_id = json_path(data, str(self.params.submit["job_id"]))
         if job_id is None or isinstance(job_id, (dict, list)) or str(job_id) == "":
-            raise self._fail(f"submit answer has no job id at '{self.submit_job_id}'")
+            raise self._fail(f"submit answer has no job id at '{self.params.submit['job_id']}'")
         return str(job_id)
 
     async def _wait_done(self, client: Any, job_id: str) -> str:
-        spec = self.poll_spec
+        spec = self.params.poll
         url = self._url(self.poll.path.replace("{job_id}", quote(job_id, safe="")))
         done, failed = set(map(str, spec["done"])), set(map(str, spec.get("failed") or ()))
-        interval = self.poll_interval
+        interval = self.params.poll_interval
         while True:
             data = await self._json(client, self.poll.method, url)
             status = str(json_path(data, str(spec["status"])))
@@ -378,16 +395,16 @@ class HttpAdapter:
                 reason = json_path(data, str(spec["error"])) if spec.get("error") else None
                 raise _JobFailed(f"job {job_id} {status}" + (f": {str(reason)[:300]}" if reason else ""))
             await asyncio.sleep(interval)
-            interval = min(self.max_poll_interval, interval * 1.5)
+            interval = min(self.params.max_poll_interval, interval * 1.5)
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _url(self, path_or_url: str) -> str:
         return urljoin(self.base_url, path_or_url.lstrip("/") if not urlsplit(path_or_url).scheme else path_or_url)
 
     def _headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {**self.headers, **(extra or {})}
+        headers = {**(self.params.headers or {}), **(extra or {})}
         if self._key and urlsplit(url).hostname == self.api_host:  # the key goes to the API only
-            headers[self.auth_header] = f"{self.auth_prefix}{self._key}"
+            headers[self.params.auth_header] = f"{self.params.auth_prefix}{self._key}"
         return headers
 
     async def _json(self, client: Any, method: str, url: str, json_body: Any = None,
@@ -412,15 +429,15 @@ class HttpAdapter:
                 ctype = resp.headers.get("content-type", "").lower()
                 if "html" in ctype:
                     raise self._fail(f"download {_short(url)} is an HTML page ({ctype}), not a video")
-                _check_length(resp, self.max_download_bytes, "video")
+                _check_length(resp, self.params.max_download_bytes, "video")
                 size = 0
                 with open(tmp, "wb") as f:
                     async for chunk in resp.aiter_bytes():
                         if size == 0 and chunk.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")):
                             raise self._fail(f"download {_short(url)} is an HTML page, not a video")
                         size += len(chunk)
-                        if size > self.max_download_bytes:
-                            raise self._fail(f"download {_short(url)} exceeds max_download_bytes={self.max_download_bytes}")
+                        if size > self.params.max_download_bytes:
+                            raise self._fail(f"download {_short(url)} exceeds max_download_bytes={self.params.max_download_bytes}")
                         f.write(chunk)
 
         # Renamed onto `path` only once a whole attempt succeeded.
@@ -428,24 +445,25 @@ class HttpAdapter:
             await self._retrying(lambda: attempt(tmp), f"download {_short(url)}")
 
     def _open(self, client: Any, method: str, url: str, json_body: Any = None,
-              headers: dict[str, str] | None = None) -> "_Response":
+              headers: dict[str, str] | None = None) -> _Response:
         return _Response(self, client, method, url, json_body, headers)
 
     async def _retrying(self, attempt: Any, what: str) -> Any:
         import httpx
 
-        for n in range(self.max_retries + 1):
+        p = self.params
+        for n in range(p.max_retries + 1):
             try:
                 return await attempt()
             except _Retryable as e:
                 reason, retry_after = str(e), e.retry_after
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 reason, retry_after = f"{type(e).__name__}", None
-            if n == self.max_retries:
+            if n == p.max_retries:
                 raise self._fail(f"{what}: giving up after {n + 1} attempts (last: {reason})")
-            delay = min(self.max_backoff, self.backoff * 2 ** n) * random.uniform(0.5, 1.5)
+            delay = min(p.max_backoff, p.backoff * 2 ** n) * random.uniform(0.5, 1.5)
             if retry_after is not None:
-                delay = min(self.max_backoff, max(delay, retry_after))
+                delay = min(p.max_backoff, max(delay, retry_after))
             log.info("%s: %s: %s; retry %d in %.1f s", self.name, what, self.scrub(reason), n + 1, delay)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
@@ -526,17 +544,6 @@ def _retry_after(value: str | None) -> float | None:
 def _short(url: str) -> str:
     s = urlsplit(url)
     return f"{s.scheme}://{s.netloc}{s.path}"  # no query string: signed URLs carry tokens there
-
-
-def _validate_frames(video: Video, expected: int | None, name: str) -> None:
-    if expected is not None and video.num_frames != expected:
-        raise AdapterError(f"{name}: the downloaded video has {video.num_frames} frames, expected {expected}")
-
-
-def _expected(spec: int | str | None, req: GenerationRequest) -> int | None:
-    if spec in (None, "none", "any"):
-        return None
-    return req.num_frames if spec == "request" else int(spec)  # type: ignore[arg-type]
 
 
 ADAPTER = HttpAdapter

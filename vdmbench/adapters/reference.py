@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vdmbench.adapters.base import TASKS, Capabilities, GenerationRequest, check_request
+from vdmbench.adapters.base import TASKS, AdapterContext, BaseAdapter, Capabilities, GenerationRequest
 from vdmbench.core.errors import AdapterError, ConfigError, WeightsError
 from vdmbench.core.paths import weights_dir
 from vdmbench.core.video import Video
@@ -39,7 +39,7 @@ from vdmbench.reference.diffusion import (
     to_pixels,
 )
 
-DEFAULT_NET = {
+DEFAULT_NET: dict[str, dict[str, Any]] = {
     "unet3d": {},  # the defaults of UNet3DConfig
     "temporal_attention": {},
 }
@@ -69,13 +69,13 @@ def random_model(arch: str, seed: int = 0, net_config: dict[str, Any] | None = N
     g = torch.Generator().manual_seed(seed)
     model = VideoDiffusion(arch, net_config or DEFAULT_NET[arch], vocabulary(), lowres=lowres, resolution=resolution)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.ndim >= 2 and float(p.abs().max()) == 0.0:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.02)
     return model.eval()
 
 
-class ReferenceAdapter:
+class ReferenceAdapter(BaseAdapter):
     def __init__(
         self,
         name: str,
@@ -95,24 +95,26 @@ class ReferenceAdapter:
         sr_weights: str | None = None,
         sr_factor: int = 2,
         tasks: list[str] | None = None,
+        *,
+        context: AdapterContext | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, context=context)
         self.steps, self.guidance, self.strength, self.fps = int(steps), float(guidance), float(strength), fps
         self.device = torch.device(device)
         self.unknown_words: dict[str, int] = {}  # words of prompts outside the vocabulary, counted
         self.sr_factor = int(sr_factor)
+        self.base: VideoDiffusion | None = None
         if arch == "cascade":
             if not (base_weights and sr_weights):
                 raise ConfigError(f"model {name!r}: a cascade needs base_weights and sr_weights")
-            self.base, bmeta = load_weights(resolve_weights(base_weights), self.device)
-            self.sr, smeta = load_weights(resolve_weights(sr_weights), self.device)
+            self.base, _ = load_weights(resolve_weights(base_weights), self.device)
+            self.sr, _ = load_weights(resolve_weights(sr_weights), self.device)
             if not self.sr.lowres:
                 raise ConfigError(f"model {name!r}: sr_weights {sr_weights!r} is not a super-resolution stage")
             self.model = self.sr
             label = f"cascade: {Path(base_weights).name} -> x{self.sr_factor} {Path(sr_weights).name}"
             self.files = [str(resolve_weights(base_weights)), str(resolve_weights(sr_weights))]
         else:
-            self.base = None
             if weights:
                 path = resolve_weights(weights)
                 self.model, meta = load_weights(path, self.device)
@@ -130,26 +132,21 @@ class ReferenceAdapter:
                      "params": sum(p.numel() for p in self.model.parameters()) +
                                (sum(p.numel() for p in self.base.parameters()) if self.base else 0)}
         self.capabilities = Capabilities(
-            tasks=tuple(tasks or TASKS), max_frames=self.model.net.cfg.max_frames, batch_size=1, deterministic=True
+            tasks=tuple(tasks or TASKS), max_frames=self._net_cfg.max_frames, batch_size=1, deterministic=True
         )
 
-    def generate(self, requests: list[GenerationRequest]) -> list[Video | Exception]:
-        out: list[Video | Exception] = []
-        for r in requests:
-            try:
-                out.append(self._one(r))
-            except AdapterError as e:
-                out.append(e)
-            except Exception as e:  # any failure of one request stays in its slot
-                out.append(AdapterError(f"{self.name}: {type(e).__name__}: {e}"))
-        return out
+    @property
+    def _net_cfg(self) -> Any:
+        return self.model.net.cfg
 
-    def _one(self, r: GenerationRequest) -> Video:
-        check_request(self.capabilities, r, self.name)
-        net = self.model.net.cfg
+    def check(self, request: GenerationRequest) -> None:
+        super().check(request)
+        net = self._net_cfg
         mult = net.patch * 2 ** (len(net.channels) - 1) * (self.sr_factor if self.base is not None else 1)
-        if r.height % mult or r.width % mult:
-            raise AdapterError(f"{self.name}: height and width must be multiples of {mult}, got {r.height}x{r.width}")
+        if request.height % mult or request.width % mult:
+            raise AdapterError(f"height and width must be multiples of {mult}, got {request.height}x{request.width}")
+
+    def generate_one(self, r: GenerationRequest) -> Video:
         steps = int(r.steps or self.steps)
         guidance = float(self.guidance if r.guidance is None else r.guidance)
         g = torch.Generator(device="cpu").manual_seed(int(r.seed))
@@ -164,7 +161,10 @@ class ReferenceAdapter:
             low_shape = (1, 3, r.num_frames, r.height // f, r.width // f)
             noise_low = torch.randn(low_shape, generator=g).to(self.device)
             noise = torch.randn(shape, generator=g).to(self.device)
-            down = (lambda v: None if v is None else F.avg_pool3d(v, (1, f, f)))
+
+            def down(v: torch.Tensor | None) -> torch.Tensor | None:
+                return None if v is None else F.avg_pool3d(v, (1, f, f))
+
             low, unknown = sample(self.base, [r.prompt], noise_low, steps=steps, guidance=guidance,
                                   known=down(known), known_mask=mask, init=down(init), strength=strength)
             x, _ = sample(self.sr, [r.prompt], noise, steps=steps, guidance=guidance, known=known,
@@ -178,23 +178,23 @@ class ReferenceAdapter:
         notes = {"unknown_words": list(unknown[0])} if unknown[0] else {}
         return Video(to_pixels(x.cpu())[0], float(r.fps or self.fps), notes)
 
-    def _conditioning(self, r: GenerationRequest, shape):
+    def _conditioning(self, r: GenerationRequest, shape: tuple[int, ...]) -> tuple[Any, Any, Any, Any]:
         """known frames [1,3,T,H,W] + mask [1,T] for i2v/prediction/interpolation; init for editing."""
         if r.task == "t2v":
             return None, None, None, None
         if r.cond_frames is None:
-            raise AdapterError(f"{self.name}: task {r.task!r} needs cond_frames")
+            raise AdapterError(f"task {r.task!r} needs cond_frames")
         cond = r.cond_frames
         if cond.dtype != torch.uint8 or cond.ndim != 4 or tuple(cond.shape[1:]) != (r.height, r.width, 3):
-            raise AdapterError(f"{self.name}: cond_frames must be uint8 [K, {r.height}, {r.width}, 3], got "
+            raise AdapterError(f"cond_frames must be uint8 [K, {r.height}, {r.width}, 3], got "
                                f"{cond.dtype} {list(cond.shape)}")
         if r.task == "editing":
             if cond.shape[0] != r.num_frames:
-                raise AdapterError(f"{self.name}: editing needs the whole source clip ({r.num_frames} frames), got {cond.shape[0]}")
+                raise AdapterError(f"editing needs the whole source clip ({r.num_frames} frames), got {cond.shape[0]}")
             return None, None, to_model(cond[None]).to(self.device), (r.strength or self.strength)
         idx = list(r.cond_indices) or ([0] if r.task == "i2v" else [])
         if len(idx) != cond.shape[0] or any(not 0 <= i < r.num_frames for i in idx):
-            raise AdapterError(f"{self.name}: cond_indices {idx} do not match {cond.shape[0]} cond_frames "
+            raise AdapterError(f"cond_indices {idx} do not match {cond.shape[0]} cond_frames "
                                f"within {r.num_frames} frames")
         known = torch.zeros(shape)
         mask = torch.zeros(1, r.num_frames, dtype=torch.bool)

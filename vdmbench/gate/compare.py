@@ -31,7 +31,7 @@ from vdmbench.core.stats import (
     paired_bootstrap,
 )
 from vdmbench.gate.baseline import RunData
-from vdmbench.gate.policy import MetricRule, Policy
+from vdmbench.gate.policy import MetricRule, Policy, check_direction, declared_direction
 
 # Details that describe one run's outcome rather than how the metric is computed.
 _VOLATILE_DETAILS = {"n", "n_reference", "ci_low", "ci_high", "ci", "warning", "note", "kvd_std", "subset_size",
@@ -161,22 +161,32 @@ def paired_values(base: pd.DataFrame, cand: pd.DataFrame, metric: str) -> tuple[
 
 # --- the decision ----------------------------------------------------------------------------------
 
-def _direction(metric: str, rule: MetricRule, base: RunData, cand: RunData) -> bool:
+def _direction(metric: str, rule: MetricRule, base: RunData, cand: RunData, source: str) -> bool:
+    """Whether higher is better: the policy's explicit direction, else the metric's declaration,
+    else what the runs stored; all that are known must agree."""
     stored = [r.get("details", {}).get("higher_is_better") for r in (base.run_metrics.get(metric, {}),
                                                                        cand.run_metrics.get(metric, {}))]
     stored = [s for s in stored if s is not None]
     if len(set(stored)) > 1:
         raise NotComparableError(f"metric {metric}: the runs disagree on whether higher is better")
-    if rule.direction == "auto":
-        if not stored:
-            raise ConfigError(f"metric {metric}: the runs do not say whether higher is better; "
-                              "set direction: higher or lower in the policy")
-        return bool(stored[0])
-    want = rule.direction == "higher"
-    if stored and bool(stored[0]) != want:
-        raise ConfigError(f"policy says {rule.direction} is better for {metric}, but the metric reports "
-                          f"{'higher' if stored[0] else 'lower'} is better; fix the policy (or use direction: auto)")
-    return want
+    check_direction(metric, rule, f"{source}: metrics.{metric}")
+    if rule.direction != "auto":
+        want = rule.direction == "higher"
+        if stored and bool(stored[0]) != want:
+            raise ConfigError(f"policy says {rule.direction} is better for {metric}, but the metric reports "
+                              f"{'higher' if stored[0] else 'lower'} is better; fix the policy (or use direction: auto)")
+        return want
+    declared = declared_direction(metric)
+    if declared is not None:
+        if stored and bool(stored[0]) != declared:
+            raise NotComparableError(
+                f"metric {metric}: the runs stored {'higher' if stored[0] else 'lower'} is better, but the metric "
+                f"now declares {'higher' if declared else 'lower'}; re-score the runs with this vdmbench")
+        return declared
+    if not stored:
+        raise ConfigError(f"metric {metric}: the runs do not say whether higher is better and no installed "
+                          "metric declares it; set direction: higher or lower in the policy")
+    return bool(stored[0])
 
 
 def _run_value(data: RunData, metric: str) -> float | None:
@@ -231,6 +241,9 @@ def _compare_metric(metric: str, rule: MetricRule, base: RunData, cand: RunData,
     # Set-level: value and CI as stored.
     rb, rc = base.run_metrics[metric], cand.run_metrics[metric]
     n = int(min(rb.get("n") or 0, rc.get("n") or 0))
+    if bv is None or cv is None:
+        return None, {"baseline": bv, "candidate": cv, "tolerance": 0.0, "n": n, "statistic": "value",
+                      "method": "set-level", "reason": "a run stored no value"}
     tol = rule.tolerance(bv)
     info = {"baseline": bv, "candidate": cv, "tolerance": tol, "n": n, "statistic": "value"}
     if n and n < rule.min_samples:
@@ -271,13 +284,13 @@ def compare_runs(base: RunData, cand: RunData, policy: Policy, *, force: bool = 
     if missing:
         raise ConfigError(f"policy {policy.name} requires metrics the runs lack: {'; '.join(missing)}. "
                           "Score them in the suite, or set required: false in the policy")
-    not_gated = []
+    not_gated: list[str] = []
     for name in sorted(common - set(gated)):
-        rule = policy.rule(name)
-        if rule is None:
+        other = policy.rule(name)
+        if other is None:
             not_gated.append(name)
         else:
-            gated[name] = rule
+            gated[name] = other
     for name in policy.metrics:
         if name not in gated:
             warnings.append(f"{name}: not in both runs; not gated (required: false)")
@@ -297,7 +310,7 @@ def compare_runs(base: RunData, cand: RunData, policy: Policy, *, force: bool = 
     infos: list[dict[str, Any]] = []
     directions: list[bool] = []
     for name in names:
-        higher = _direction(name, gated[name], base, cand)
+        higher = _direction(name, gated[name], base, cand, policy.source)
         comp, info = _compare_metric(name, gated[name], base, cand, policy, higher)
         comps.append(comp)
         infos.append(info)

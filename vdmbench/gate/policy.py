@@ -1,6 +1,7 @@
-"""Gate policies: which metrics decide a release, in which direction, with what tolerance.
+"""Gate policies: which metrics decide a release, with what tolerance.
 
-A policy is a YAML file in `suites/gates/` (named on the command line) or anywhere (by path):
+A policy is a YAML file in `suites/gates/` (named on the command line), anywhere (by path), or
+an object an installed package offers through the `vdmbench.gate_policies` entry points:
 
     name: smoke
     alpha: 0.05            # false-alarm level for the whole policy (all metrics together)
@@ -13,37 +14,110 @@ A policy is a YAML file in `suites/gates/` (named on the command line) or anywhe
     other_metrics: ignore  # metrics both runs have but the policy does not list: ignore | gate
     defaults: {min_samples: 4, statistic: mean}
     metrics:
-      shapes_adherence: {direction: higher, abs: 0.10, min_samples: 8}
+      shapes_adherence: {abs: 0.10, min_samples: 8}
       flicker: {rel: 0.02}
-      fvd: {direction: lower, rel: 0.10, required: false}
+      fvd: {rel: 0.10, required: false}
 
-Per metric: `direction` higher | lower | auto (auto: what the metric stored), `abs` and `rel`
-tolerances (a change within max(abs, rel * |baseline value|) is tolerated), `min_samples` (pairs
-needed for a verdict), `statistic` mean | median (per-sample metrics), `required` (a missing
-metric is a configuration error when true).
+Per metric (an output name, as stored): `abs` and `rel` tolerances (a change within
+max(abs, rel * |baseline value|) is tolerated), `min_samples` (pairs needed for a verdict),
+`statistic` mean | median (per-sample metrics), `required` (a missing metric is a configuration
+error when true). Whether higher is better comes from the metric's declaration
+(vdmbench.metrics.output_direction); `direction: higher | lower` is only needed for outputs no
+installed metric declares, and one that contradicts the declaration is an error.
+
+The file is validated by one schema (PolicySchema, on vdmbench.config.schema like suites and model
+configs); errors are one line naming the file, the key (a dotted path: metrics.fvd.rel) and what
+is expected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import BeforeValidator, ValidationError
 
+from vdmbench.config.schema import Schema, expected, read_yaml_file
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.paths import suites_dir
+from vdmbench.core.registry import Registry
 from vdmbench.core.stats import CORRECTIONS, STATISTICS
 
 VERDICTS = ("pass", "regression", "improvement", "inconclusive")
-_TOP_KEYS = {"name", "description", "suite", "alpha", "correction", "n_boot", "confidence", "resample",
-             "fail_on", "other_metrics", "defaults", "metrics", "seed"}
-_METRIC_KEYS = {"direction", "abs", "rel", "min_samples", "statistic", "required"}
+
+
+# --- the schema of a policy file ---------------------------------------------------------------
+# The shared strict schema base (vdmbench.config.schema): each field says once what it expects.
+
+def _text(v: Any) -> Any:
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v  # `name: 2024` is a name
+
+
+class RuleSchema(Schema):
+    """One metric's rule (or the defaults); unset keys inherit from the defaults."""
+
+    direction: Literal["higher", "lower", "auto"] | None = expected("higher, lower or auto", default=None)
+    abs: float | None = expected("a number >= 0", default=None, ge=0)
+    rel: float | None = expected("a number >= 0", default=None, ge=0)
+    min_samples: int | None = expected("an integer >= 2", default=None, ge=2)
+    statistic: Literal[STATISTICS] | None = expected(f"one of {', '.join(STATISTICS)}", default=None)  # type: ignore[valid-type]
+    required: bool | None = expected("true or false", default=None)
+
+
+class PolicySchema(Schema):
+    name: Annotated[str, BeforeValidator(_text)] = expected("a string", default="default")
+    description: Annotated[str, BeforeValidator(_text)] = expected("a string", default="")
+    suite: Annotated[str, BeforeValidator(_text)] | None = expected("a suite name", default=None)
+    alpha: float = expected("a number in [0, 0.5]", default=0.05, ge=0, le=0.5)
+    correction: Literal[CORRECTIONS] = expected(f"one of {', '.join(CORRECTIONS)}", default="holm")  # type: ignore[valid-type]
+    n_boot: int = expected("an integer >= 100", default=4000, ge=100)
+    confidence: float = expected("a number in [0.5, 0.999]", default=0.95, ge=0.5, le=0.999)
+    resample: Literal["crossed", "pairs", "prompts"] = expected("crossed, pairs or prompts", default="crossed")
+    fail_on: list[Literal["regression", "inconclusive"]] = expected(
+        "a list of regression / inconclusive", default=["regression"])
+    # Unset: ignore when the policy lists metrics, gate when it lists none.
+    other_metrics: Literal["ignore", "gate"] | None = expected("ignore or gate", default=None)
+    seed: int = expected("an integer >= 0", default=0, ge=0)
+    defaults: RuleSchema | None = expected("a mapping of rule keys", default=None)
+    metrics: dict[str, RuleSchema | None] | None = expected("a mapping of metric name -> rule", default=None)
+
+
+def _expected(loc: list[str]) -> str | None:
+    """What the schema expects at a location."""
+    rule = RuleSchema.model_fields
+    if (loc[0] == "defaults" and len(loc) == 2) or (loc[0] == "metrics" and len(loc) == 3):
+        return RuleSchema.expected_of(loc[-1]) if loc[-1] in rule else None
+    if loc[0] == "metrics" and len(loc) == 2:
+        return f"a mapping of {', '.join(rule)}"
+    return PolicySchema.expected_of(loc[0]) if loc[0] in PolicySchema.model_fields else None
+
+
+def _one_line(e: ValidationError, source: str) -> ConfigError:
+    """The first problem of a validation error, as `SOURCE: KEY must be EXPECTED, got VALUE`.
+    Formatted here rather than by Schema.check: a rule sits under a mapping key (metrics.fvd.rel),
+    which the shared error locator does not walk."""
+    errors = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")  # unknown keys first
+    first = errors[0]
+    loc = [str(x) for x in first["loc"]]
+    if first["type"] == "extra_forbidden":
+        parent = loc[:-1]
+        bad = sorted(str(x["loc"][-1]) for x in errors
+                     if x["type"] == "extra_forbidden" and [str(p) for p in x["loc"][:-1]] == parent)
+        allowed = sorted(RuleSchema.model_fields if parent else PolicySchema.model_fields)
+        where = f"{source}: {'.'.join(parent)}" if parent else source
+        return ConfigError(f"{where}: unknown keys {bad}; allowed: {allowed}")
+    if loc[0] == "fail_on":
+        loc = loc[:1]  # an item of the list: name the key
+    shown = repr(first.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ConfigError(f"{source}: {'.'.join(loc)} must be {_expected(loc) or first['msg']}, got {shown}")
 
 
 @dataclass(frozen=True)
 class MetricRule:
-    direction: str = "auto"  # higher | lower | auto
+    direction: str = "auto"  # higher | lower | auto: the metric's declaration, else what the runs stored
     abs: float = 0.0
     rel: float = 0.0
     min_samples: int = 2
@@ -90,117 +164,90 @@ def list_policies() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
-def _number(value: Any, where: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False) -> Any:
-    ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ConfigError(f"{where} must be {'an integer' if integer else 'a number'} {rng}, got {value!r}")
-    return value
-
-
-def _rule(data: Any, where: str, base: MetricRule) -> MetricRule:
-    if data is None:
+def _rule(schema: RuleSchema | None, base: MetricRule) -> MetricRule:
+    """The rule a schema states, with unset keys taken from `base`."""
+    if schema is None:
         return base
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of {sorted(_METRIC_KEYS)}, got {data!r}")
-    bad = set(data) - _METRIC_KEYS
-    if bad:
-        raise ConfigError(f"{where}: unknown keys {sorted(bad)}; allowed: {sorted(_METRIC_KEYS)}")
-    out = base
-    if "direction" in data:
-        if data["direction"] not in ("higher", "lower", "auto"):
-            raise ConfigError(f"{where}.direction must be higher, lower or auto, got {data['direction']!r}")
-        out = replace(out, direction=data["direction"])
-    for key in ("abs", "rel"):
-        if data.get(key) is not None:
-            out = replace(out, **{key: float(_number(data[key], f"{where}.{key}"))})
-    if "min_samples" in data:
-        out = replace(out, min_samples=_number(data["min_samples"], f"{where}.min_samples", lo=2, integer=True))
-    if "statistic" in data:
-        if data["statistic"] not in STATISTICS:
-            raise ConfigError(f"{where}.statistic must be one of {', '.join(STATISTICS)}, got {data['statistic']!r}")
-        out = replace(out, statistic=data["statistic"])
-    if "required" in data:
-        if not isinstance(data["required"], bool):
-            raise ConfigError(f"{where}.required must be true or false, got {data['required']!r}")
-        out = replace(out, required=data["required"])
-    return out
+    return replace(base, **{k: getattr(schema, k) for k in schema.model_fields_set if getattr(schema, k) is not None})
+
+
+def declared_direction(metric: str) -> bool | None:
+    """Whether higher is better for an output name, as its metric declares (None: no installed
+    metric produces it)."""
+    from vdmbench.metrics import output_direction  # on use: the metrics import torch, the gate CLI need not
+
+    return output_direction(metric)
+
+
+def check_direction(metric: str, rule: MetricRule, where: str) -> None:
+    """A direction a policy states must agree with the metric's declaration."""
+    if rule.direction == "auto":
+        return
+    declared = declared_direction(metric)
+    if declared is not None and declared != (rule.direction == "higher"):
+        raise ConfigError(f"{where}: direction {rule.direction} contradicts the metric, which declares "
+                          f"{'higher' if declared else 'lower'} is better for {metric}; remove the key "
+                          "(the gate reads the direction from the metric)")
 
 
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     """Validate a policy mapping; errors name the source and the key."""
     if data is None:
         data = {}
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a gate policy must be a mapping, got {type(data).__name__}")
-    bad = set(data) - _TOP_KEYS
-    if bad:
-        raise ConfigError(f"{source}: unknown keys {sorted(bad)}; allowed: {sorted(_TOP_KEYS)}")
-    p = Policy(source=source)
-    if "name" in data:
-        p = replace(p, name=str(data["name"]))
-    if "description" in data:
-        p = replace(p, description=str(data["description"]).strip())
-    if data.get("suite") is not None:
-        p = replace(p, suite=str(data["suite"]))
-    if "alpha" in data:
-        p = replace(p, alpha=float(_number(data["alpha"], f"{source}: alpha", lo=0.0, hi=0.5)))
-    if "correction" in data:
-        if data["correction"] not in CORRECTIONS:
-            raise ConfigError(f"{source}: correction must be one of {', '.join(CORRECTIONS)}, got {data['correction']!r}")
-        p = replace(p, correction=data["correction"])
-    if "n_boot" in data:
-        p = replace(p, n_boot=_number(data["n_boot"], f"{source}: n_boot", lo=100, integer=True))
-    if "seed" in data:
-        p = replace(p, seed=_number(data["seed"], f"{source}: seed", integer=True))
-    if "confidence" in data:
-        conf = float(_number(data["confidence"], f"{source}: confidence", lo=0.5, hi=0.999))
-        p = replace(p, confidence=conf)
-    if "resample" in data:
-        if data["resample"] not in ("crossed", "pairs", "prompts"):
-            raise ConfigError(f"{source}: resample must be crossed, pairs or prompts, got {data['resample']!r}")
-        p = replace(p, resample=data["resample"])
-    if "fail_on" in data:
-        fail_on = data["fail_on"]
-        if not isinstance(fail_on, list) or not set(fail_on) <= {"regression", "inconclusive"}:
-            raise ConfigError(f"{source}: fail_on must be a list of regression / inconclusive, got {fail_on!r}")
-        p = replace(p, fail_on=tuple(fail_on))
-    if "other_metrics" in data:
-        if data["other_metrics"] not in ("ignore", "gate"):
-            raise ConfigError(f"{source}: other_metrics must be ignore or gate, got {data['other_metrics']!r}")
-        p = replace(p, other_metrics=data["other_metrics"])
-    defaults = _rule(data.get("defaults"), f"{source}: defaults", MetricRule())
-    metrics_data = data.get("metrics") or {}
-    if not isinstance(metrics_data, dict):
-        raise ConfigError(f"{source}: metrics must be a mapping of metric name -> rule")
-    metrics = {str(name): _rule(rule, f"{source}: metrics.{name}", defaults) for name, rule in metrics_data.items()}
+    try:
+        schema = PolicySchema.model_validate(dict(data))
+    except ValidationError as e:
+        raise _one_line(e, source) from None
+    defaults = _rule(schema.defaults, MetricRule())
+    metrics = {name: _rule(rule, defaults) for name, rule in (schema.metrics or {}).items()}
+    for name, rule in metrics.items():
+        check_direction(name, rule, f"{source}: metrics.{name}")
     # A policy that lists metrics gates those; one that lists none gates whatever both runs have.
-    if "other_metrics" not in data:
-        p = replace(p, other_metrics="ignore" if metrics else "gate")
-    return replace(p, defaults=defaults, metrics=metrics)
+    other = schema.other_metrics or ("ignore" if metrics else "gate")
+    return Policy(
+        name=schema.name, description=schema.description.strip(), suite=schema.suite, alpha=schema.alpha,
+        correction=schema.correction, n_boot=schema.n_boot, confidence=schema.confidence,
+        resample=schema.resample, fail_on=tuple(schema.fail_on), other_metrics=other, seed=schema.seed,
+        defaults=defaults, metrics=metrics, source=source,
+    )
+
+
+def _read_policy_file(path: Path) -> Policy:
+    return parse_policy(read_yaml_file(path), str(path))
+
+
+REGISTRY = Registry(
+    "gate policy", "vdmbench.gate_policies", list_policies,
+    hint=" (or a path to a policy YAML file)",
+)
+
+
+def policy_names() -> list[str]:
+    """Shipped policies and those installed packages offer."""
+    return REGISTRY.names()
 
 
 def load_policy(name_or_path: str | Path | None, suite: str | None = None) -> Policy:
-    """A policy by path, by name (suites/gates/NAME.yaml), the suite's own policy, or the default.
+    """A policy by path, by name (suites/gates/NAME.yaml or an entry point), the suite's own
+    policy, or the default.
 
-    Without a name, `suites/gates/<suite>.yaml` is used when it exists; otherwise every metric
-    both runs have is gated in its stored direction with zero tolerance."""
+    Without a name, the policy named like the suite is used when there is one; otherwise every
+    metric both runs have is gated in its declared (or stored) direction with zero tolerance."""
     if name_or_path is None:
-        known = list_policies()
-        if suite and suite in known:
-            return load_policy(known[suite])
+        if suite and suite in REGISTRY.names():
+            return load_policy(suite)
         return Policy()
     path = Path(name_or_path)
-    if not path.is_file():
-        known = list_policies()
-        if str(name_or_path) not in known:
-            raise ConfigError(f"unknown gate policy {str(name_or_path)!r}: not a file, and not one of "
-                              f"{', '.join(sorted(known)) or 'none'} (in {gates_dir()})")
-        path = known[str(name_or_path)]
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the policy ({e})") from e
-    return parse_policy(data, str(path))
+    if path.is_file():
+        return _read_policy_file(path)
+    name = str(name_or_path)
+    obj = REGISTRY.get(name)
+    if isinstance(obj, Policy):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return _read_policy_file(Path(obj))
+    if isinstance(obj, Mapping):
+        return parse_policy(obj, f"gate policy {name!r}")
+    raise ConfigError(f"gate policy {name!r}: {type(obj).__name__} is not a Policy, a mapping or a path")

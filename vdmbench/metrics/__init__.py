@@ -1,46 +1,86 @@
-"""Metric registry: every module in this package that exposes `METRICS = [...]` is discovered.
+"""The metrics registry and what callers read from the metrics' declarations.
 
-Adding a metric = one module with a `VideoMetric` subclass listed in `METRICS`; third-party
-packages can add theirs through the `vdmbench.metrics` entry-point group (value: "module").
+Where a metric comes from (vdmbench.core.registry):
+- the built-in table below, imported only when its name is used;
+- any other module of this package exposing `METRICS = [...]`: adding a metric is one file here
+  (and its name in a suite);
+- the `vdmbench.metrics` entry-point group of installed packages: `name = "module:Class"`, or
+  `anything = "module"` for a module exposing `METRICS`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import pkgutil
 from typing import Any
 
 from vdmbench.core.errors import ConfigError
-from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric, VideoMetric
+from vdmbench.core.registry import Registry
+from vdmbench.metrics.base import INPUTS, ClipBatch, MetricContext, Output, PerSampleMetric, VideoMetric
 
 __all__ = [
+    "INPUTS",
+    "REGISTRY",
     "ClipBatch",
     "MetricContext",
+    "Output",
     "PerSampleMetric",
     "VideoMetric",
     "available_metrics",
     "build_metric",
+    "metric_class",
+    "metric_outputs",
     "metric_spec",
+    "output_declaration",
+    "output_direction",
+    "output_metric",
 ]
 
+BUILTIN = {
+    "clip_similarity": "vdmbench.metrics.clip:ClipSimilarity",
+    "clip_temporal": "vdmbench.metrics.clip:ClipTemporalConsistency",
+    "flicker": "vdmbench.metrics.flicker:Flicker",
+    "flow_warping_error": "vdmbench.metrics.flow:FlowWarpingError",
+    "fvd": "vdmbench.metrics.fvd:FVD",
+    "kvd": "vdmbench.metrics.fvd:KVD",
+    "motion": "vdmbench.metrics.motion:Motion",
+    "reconstruction": "vdmbench.metrics.reconstruction:Reconstruction",
+    "shapes_adherence": "vdmbench.metrics.shapes_adherence:ShapesAdherence",
+    "shapes_editing": "vdmbench.metrics.editing:ShapesEditing",
+}
 
-def _modules() -> list[str]:
-    names = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names += [ep.value for ep in importlib.metadata.entry_points(group="vdmbench.metrics")]
-    return names
+
+def _package_modules() -> list[str]:
+    """Modules of this package the table does not cover (a metric added as one file)."""
+    covered = {target.partition(":")[0] for target in BUILTIN.values()}
+    names = (f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return [n for n in names if n not in covered and n != f"{__name__}.base"]
+
+
+def _check(name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, VideoMetric)):
+        raise ConfigError(f"metric {name!r}: {obj!r} is not a vdmbench VideoMetric subclass")
+    if getattr(obj, "name", None) != name:
+        raise ConfigError(f"metric {name!r}: its class {obj.__name__} is named {getattr(obj, 'name', None)!r}; "
+                          "the registry name and the class's `name` must agree")
+    if not obj.outputs:
+        raise ConfigError(f"metric {name!r}: {obj.__name__} declares no outputs")
+
+
+REGISTRY = Registry(
+    "metric", "vdmbench.metrics", BUILTIN, providers=_package_modules, collection="METRICS", check=_check,
+    hint=" (`vdmbench list metrics` describes them)",
+)
+
+
+def metric_class(name: str) -> type[VideoMetric]:
+    """The class of a metric by registry name (imports its module only)."""
+    cls: type[VideoMetric] = REGISTRY.get(name)
+    return cls
 
 
 def available_metrics() -> dict[str, type[VideoMetric]]:
-    """Metric classes by registry name (imports each metric module; heavy deps load lazily)."""
-    found: dict[str, type[VideoMetric]] = {}
-    for module_name in _modules():
-        module = importlib.import_module(module_name)
-        for cls in getattr(module, "METRICS", ()):
-            if cls.name in found and found[cls.name] is not cls:
-                raise ConfigError(f"metric name {cls.name!r} is defined twice ({module_name})")
-            found[cls.name] = cls
-    return found
+    """Every metric class by registry name (imports every metric module: for listings)."""
+    return REGISTRY.load_all()
 
 
 def metric_spec(spec: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -55,13 +95,44 @@ def metric_spec(spec: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def build_metric(spec: str | dict[str, Any], context: MetricContext | None = None) -> VideoMetric:
     name, options = metric_spec(spec)
-    registry = available_metrics()
-    if name not in registry:
-        raise ConfigError(
-            f"unknown metric {name!r}; available: {', '.join(sorted(registry))} "
-            "(`vdmbench list metrics` describes them)"
-        )
+    cls = metric_class(name)
     try:
-        return registry[name](context=context, **options)
+        return cls(context=context, **options)
     except TypeError as e:
         raise ConfigError(f"metric {name!r}: bad options {options}: {e}") from e
+
+
+def metric_outputs(name: str) -> list[Output]:
+    """The declared outputs of a metric, by registry name (`clip_temporal`)."""
+    return list(metric_class(name).outputs)
+
+
+def _find_output(output: str) -> tuple[str, Output] | None:
+    # Likely owners first (an output is usually named after its metric), so most lookups import
+    # one module; metrics that cannot load are skipped, not fatal.
+    names = REGISTRY.names(strict=False)
+    names.sort(key=lambda n: not (output.startswith(n) or n.startswith(output.split("_")[0])))
+    for name, cls in REGISTRY.iter(names, strict=False):
+        for o in cls.outputs:
+            if o == output:
+                return name, o
+    return None
+
+
+def output_declaration(output: str) -> Output | None:
+    """The declaration of an OUTPUT name (`clip_temporal_consistency`), or None when no known
+    metric produces it (a metric of an uninstalled plugin, a name from an old run)."""
+    found = _find_output(output)
+    return found[1] if found else None
+
+
+def output_metric(output: str) -> str | None:
+    """The registry name of the metric that produces an output, or None."""
+    found = _find_output(output)
+    return found[0] if found else None
+
+
+def output_direction(output: str) -> bool | None:
+    """True if higher is better for an OUTPUT name, False if lower, None if no metric declares it."""
+    found = _find_output(output)
+    return found[1].higher_is_better if found else None

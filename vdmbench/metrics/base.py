@@ -3,22 +3,88 @@
 Every metric is a `torchmetrics.Metric`: explicit float64 states merged by `dist_reduce_fx="sum"`,
 so it streams over any number of clips in constant memory and reduces across processes unchanged.
 
-A metric module exposes `METRICS = [Class, ...]`; each class has a registry `name` (what suites
-list), the `outputs` it produces (the first is its headline value), and per output whether higher
-is better. Per-sample metrics also return one value per clip (`sample_values`) for the store.
+A metric module exposes `METRICS = [Class, ...]`; each class declares, once:
+- `name`: its registry name (what suites list);
+- `outputs`: the values it produces, as `Output(name, higher_is_better, range, description)`
+  (the first is its headline value; the gate, the store and the dashboard read directions here);
+- `inputs`: what it needs besides the pixels (a subset of INPUTS).
+Per-sample metrics also return one value per clip (`sample_values`) for the store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 from torchmetrics import Metric
 
 from vdmbench.core.errors import MetricInputError
 from vdmbench.features.cache import SharedWork
+
+# What a metric may declare in `inputs`: ClipBatch fields, and "reference" (the suite's real set).
+INPUTS = frozenset({"prompts", "fps", "ground_truth", "source", "cond_indices", "reference"})
+
+
+class Output(str):
+    """One value a metric produces: its name plus how to read it.
+
+    An Output is a `str` equal to its name, so code that treats `metric.outputs` as names (the
+    store, the runner, older plugins) keeps working while the declaration travels with it."""
+
+    higher_is_better: bool
+    range: tuple[float, float] | None
+    description: str
+
+    def __new__(cls, name: str, higher_is_better: bool, range: tuple[float, float] | None = None,
+                description: str = "") -> Output:
+        if not isinstance(higher_is_better, bool):
+            raise TypeError(f"Output {name!r}: higher_is_better must be True or False, got {higher_is_better!r}")
+        if range is not None and not (len(range) == 2 and range[0] <= range[1]):
+            raise TypeError(f"Output {name!r}: range must be (low, high) with low <= high, got {range!r}")
+        self = super().__new__(cls, name)
+        self.higher_is_better = higher_is_better
+        self.range = (float(range[0]), float(range[1])) if range is not None else None
+        self.description = description
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickling: rebuild with the declaration
+        return (str(self), self.higher_is_better, self.range, self.description)
+
+    def __repr__(self) -> str:
+        return f"Output({str(self)!r}, higher_is_better={self.higher_is_better}, range={self.range})"
+
+
+def _declare(cls: type[VideoMetric]) -> None:
+    """Normalize a metric class's declaration (also the older spelling: `outputs` as names,
+    `higher_is_better_by_output`, `requires`) and derive the older attributes from it."""
+    own = cls.__dict__
+    if "requires" in own and "inputs" not in own:
+        cls.inputs = frozenset(own["requires"])
+    unknown = set(cls.inputs) - INPUTS
+    if unknown:
+        raise TypeError(f"metric {cls.__name__}: unknown inputs {sorted(unknown)}; known: {sorted(INPUTS)}")
+    cls.requires = frozenset(cls.inputs)
+    if "outputs" in own:
+        headline = own.get("higher_is_better", cls.higher_is_better)
+        by_output = own.get("higher_is_better_by_output", {})
+        cls.outputs = tuple(
+            o if isinstance(o, Output) else Output(o, bool(by_output.get(o, headline)))
+            for o in own["outputs"]
+        )
+    if cls.outputs:
+        cls.higher_is_better = cls.outputs[0].higher_is_better
+        cls.higher_is_better_by_output = {o.name: o.higher_is_better for o in cls.outputs}
 
 
 @dataclass
@@ -77,22 +143,36 @@ class VideoMetric(Metric):
     """Base class of all vdmbench metrics."""
 
     name: ClassVar[str]
-    outputs: ClassVar[tuple[str, ...]]
-    # Per output: True if higher is better. Missing outputs default to the headline's direction.
-    higher_is_better_by_output: ClassVar[dict[str, bool]] = {}
+    outputs: ClassVar[tuple[Output, ...]] = ()
+    inputs: ClassVar[frozenset[str]] = frozenset()
     per_sample: ClassVar[bool] = True
-    # Which ClipBatch fields / context parts the metric needs: "prompts", "ground_truth",
-    # "source", "reference".
+    min_frames: int = 1  # an instance may raise it (FVD with repeat_frames)
+    full_state_update = False
+    # Derived from `outputs` and `inputs` (see _declare), for callers of the older names:
+    # higher_is_better (torchmetrics' attribute: the headline output's), higher_is_better_by_output
+    # and requires.
+    higher_is_better_by_output: ClassVar[dict[str, bool]] = {}
     requires: ClassVar[frozenset[str]] = frozenset()
-    min_frames: ClassVar[int] = 1
-    full_state_update: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _declare(cls)
 
     def __init__(self, context: MetricContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.context = context or MetricContext()
 
+    @classmethod
+    def output(cls, name: str) -> Output:
+        """The declaration of one of this metric's outputs."""
+        for o in cls.outputs:
+            if o == name:
+                return o
+        raise KeyError(f"{cls.name} has no output {name!r}; it has {', '.join(cls.outputs)}")
+
     def direction(self, output: str) -> bool:
-        return self.higher_is_better_by_output.get(output, bool(self.higher_is_better))
+        """True if higher is better for `output`."""
+        return self.output(output).higher_is_better
 
     @property
     def comparable(self) -> bool:
@@ -109,11 +189,10 @@ class VideoMetric(Metric):
             raise MetricInputError(
                 f"{self.name}: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}"
             )
-        for need in ("prompts", "ground_truth", "source"):
-            if need in self.requires:
-                value = getattr(batch, need)
-                if value is None or (isinstance(value, list) and len(value) != len(batch)):
-                    raise MetricInputError(f"{self.name}: needs {need} for every clip in the batch")
+        for need in sorted(self.inputs - {"reference"}):  # the reference set comes from the context
+            value = getattr(batch, need)
+            if value is None or (isinstance(value, list) and len(value) != len(batch)):
+                raise MetricInputError(f"{self.name}: needs {need} for every clip in the batch")
         return videos
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
@@ -123,6 +202,8 @@ class VideoMetric(Metric):
 
 class PerSampleMetric(VideoMetric):
     """A metric defined per clip; the run value of each output is its mean over clips."""
+
+    count: torch.Tensor  # a state (torchmetrics' attributes are untyped otherwise)
 
     def __init__(self, context: MetricContext | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)

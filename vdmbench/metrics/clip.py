@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from vdmbench.core.errors import ConfigError, WeightsError
-from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
@@ -89,7 +89,7 @@ def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | Non
     if random_weights:
         info["weights"] = f"random (seed {context.seed})"
     else:
-        path = _local_weights(model, pretrained, weights)
+        path = _local_weights(model, str(pretrained), weights)
         if path is not None:
             from vdmbench.features.weights import load_state_dict, sha256_file
 
@@ -136,7 +136,7 @@ def _open_clip_download(model: str, pretrained: str, cfg: dict[str, Any], quick_
         try:
             return open_clip.create_model(model, pretrained=pretrained_arg, cache_dir=cache,
                                           force_quick_gelu=quick_gelu)
-        except Exception as e:  # noqa: BLE001 (open_clip / huggingface_hub raise many types; all end here)
+        except Exception as e:
             problem = f"{type(e).__name__}: {e}"
     raise WeightsError(
         f"clip: could not get {model}/{pretrained} weights ({problem}). Download "
@@ -206,8 +206,6 @@ def _local_weights(model: str, pretrained: str, explicit: str | None):
 
 
 class _ClipMetric(PerSampleMetric):
-    higher_is_better = True
-
     def __init__(self, context: MetricContext | None = None, *, model: str = DEFAULT_MODEL,
                  pretrained: str | None = DEFAULT_PRETRAINED, weights: str | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
@@ -243,8 +241,9 @@ class _ClipMetric(PerSampleMetric):
 
 class ClipSimilarity(_ClipMetric):
     name = "clip_similarity"
-    outputs = ("clip_similarity",)
-    requires = frozenset({"prompts"})
+    outputs = (Output("clip_similarity", higher_is_better=True, range=(0.0, 100.0),
+                      description="100 x cosine(frame, prompt) of CLIP embeddings, mean over frames, clamped at 0"),)
+    inputs = frozenset({"prompts"})
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
@@ -256,7 +255,8 @@ class ClipSimilarity(_ClipMetric):
 
 class ClipTemporalConsistency(_ClipMetric):
     name = "clip_temporal"
-    outputs = ("clip_temporal_consistency",)
+    outputs = (Output("clip_temporal_consistency", higher_is_better=True, range=(-1.0, 1.0),
+                      description="mean cosine of consecutive frames' CLIP image embeddings"),)
     min_frames = 2  # needs at least one pair of frames
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:

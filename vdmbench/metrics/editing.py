@@ -16,7 +16,7 @@ import math
 import torch
 
 from vdmbench.core.errors import MetricInputError
-from vdmbench.metrics.base import ClipBatch, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, Output, PerSampleMetric
 from vdmbench.metrics.reconstruction import MAX_PSNR
 from vdmbench.metrics.shapes_adherence import score_clip, segment
 
@@ -34,21 +34,28 @@ def background_psnr(edited: torch.Tensor, source: torch.Tensor) -> float:
 
 class ShapesEditing(PerSampleMetric):
     name = "shapes_editing"
-    outputs = ("edit_score", "edit_adherence", "edit_preservation_psnr")
-    higher_is_better = True
-    requires = frozenset({"prompts", "source"})
+    outputs = (
+        Output("edit_score", higher_is_better=True, range=(0.0, 1.0),
+               description="adherence x min(1, preservation PSNR / 30 dB)"),
+        Output("edit_adherence", higher_is_better=True, range=(0.0, 1.0),
+               description="shapes adherence of the edited clip to the new prompt"),
+        Output("edit_preservation_psnr", higher_is_better=True, range=(0.0, MAX_PSNR),
+               description="PSNR against the source over the background, in dB"),
+    )
+    inputs = frozenset({"prompts", "source"})
     min_frames = 2
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
-        videos = self.check_batch(batch)
-        if batch.source.shape != videos.shape:
-            raise MetricInputError(f"shapes_editing: source {list(batch.source.shape)} does not match "
+        videos, source = self.check_batch(batch), batch.source
+        assert source is not None  # check_batch: declared in inputs
+        if source.shape != videos.shape:
+            raise MetricInputError(f"shapes_editing: source {list(source.shape)} does not match "
                                    f"the videos {list(videos.shape)}")
         adh = [score_clip(v, p)["adherence"] for v, p in zip(videos, batch.prompts)]
-        pres = [background_psnr(v, s) for v, s in zip(videos, batch.source)]
+        pres = [background_psnr(v, s) for v, s in zip(videos, source)]
         score = [a * min(1.0, q / GOOD_PSNR) for a, q in zip(adh, pres)]
-        f64 = lambda x: torch.tensor(x, dtype=torch.float64)
-        return {"edit_score": f64(score), "edit_adherence": f64(adh), "edit_preservation_psnr": f64(pres)}
+        return {name: torch.tensor(x, dtype=torch.float64)
+                for name, x in (("edit_score", score), ("edit_adherence", adh), ("edit_preservation_psnr", pres))}
 
 
 METRICS = [ShapesEditing]

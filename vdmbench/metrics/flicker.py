@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from vdmbench.metrics.base import ClipBatch, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, Output, PerSampleMetric
 
 
 class Flicker(PerSampleMetric):
     name = "flicker"
-    outputs = ("flicker", "flicker_mean_abs_diff")
-    higher_is_better = True
-    higher_is_better_by_output = {"flicker": True, "flicker_mean_abs_diff": False}
+    outputs = (
+        Output("flicker", higher_is_better=True, range=(0.0, 1.0),
+               description="(255 - mean abs difference of consecutive frames) / 255; 1 for a static clip"),
+        Output("flicker_mean_abs_diff", higher_is_better=False, range=(0.0, 255.0),
+               description="mean abs difference of consecutive frames, in grey levels"),
+    )
     min_frames = 2  # a one-frame clip has no pairs: refuse it rather than return NaN
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vdmbench.features.flow import ClipFlows, occlusion_mask, warp
-from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 
 def warping_error(f1: np.ndarray, f2: np.ndarray, fw: np.ndarray, bw: np.ndarray) -> tuple[float, float]:
@@ -35,8 +35,8 @@ def warping_error(f1: np.ndarray, f2: np.ndarray, fw: np.ndarray, bw: np.ndarray
 
 class FlowWarpingError(PerSampleMetric):
     name = "flow_warping_error"
-    outputs = ("flow_warping_error",)
-    higher_is_better = False
+    outputs = (Output("flow_warping_error", higher_is_better=False, range=(0.0, 1.0),
+                      description="masked squared error of each frame against the next one warped along the flow"),)
     min_frames = 2
 
     def __init__(self, context: MetricContext | None = None, *, flow: str = "dis", weights: str | None = None,

@@ -23,6 +23,7 @@ then ranks models on the same footing but is not the FVD protocol, and is labell
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -35,6 +36,7 @@ from vdmbench.features.i3d import build_i3d_features
 from vdmbench.metrics.base import (
     ClipBatch,
     MetricContext,
+    Output,
     VideoMetric,
     check_uint8_videos,
 )
@@ -151,8 +153,7 @@ class _I3DSetMetric(VideoMetric):
     """Shared by FVD and KVD: the extractor, feature caching, real/reference features."""
 
     per_sample = False
-    higher_is_better = False
-    requires = frozenset({"reference"})
+    inputs = frozenset({"reference"})
     min_frames = 9  # I3D needs >= 9 frames (16 standard)
 
     def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str = "logits",
@@ -217,9 +218,9 @@ class _I3DSetMetric(VideoMetric):
         if todo:
             fresh = self.extractor(videos[todo])
             for i, f in zip(todo, fresh):
-                found[i] = f.numpy()
-                self.cache.put(keys[i], found[i])
-        return torch.from_numpy(np.stack(found)).to(torch.float64)
+                found[i] = arr = f.numpy()
+                self.cache.put(keys[i], arr)
+        return torch.from_numpy(np.stack([f for f in found if f is not None])).to(torch.float64)
 
     def reference_features(self) -> np.ndarray:
         """The suite's reference clips' features, cached on disk by (reference id, extractor)."""
@@ -244,7 +245,15 @@ class FVD(_I3DSetMetric):
     """Fréchet Video Distance. Options: features, layer, covariance, resize, weights, n_boot, ci."""
 
     name = "fvd"
-    outputs = ("fvd",)
+    fake_sum: torch.Tensor
+    fake_outer: torch.Tensor
+    fake_n: torch.Tensor
+    real_sum: torch.Tensor
+    real_outer: torch.Tensor
+    real_n: torch.Tensor
+    fake_feats: list[torch.Tensor]  # a tensor after a distributed sync
+    outputs = (Output("fvd", higher_is_better=False, range=(0.0, math.inf),
+                      description="Frechet distance between I3D feature Gaussians of generated and real clips"),)
 
     def __init__(self, context: MetricContext | None = None, *, covariance: str = "unbiased", **kwargs: Any) -> None:
         if covariance not in COVARIANCES:
@@ -298,8 +307,8 @@ class FVD(_I3DSetMetric):
         result: dict[str, float] = {"fvd": value}
         self.summary = {"n": n, "n_reference": n_real}
         if self.ci and self.n_boot > 0:
-            feats = self.fake_feats
-            feats = torch.cat(feats) if isinstance(feats, list) else feats  # a tensor after a dist sync
+            state: Any = self.fake_feats
+            feats = torch.cat(state) if isinstance(state, list) else state  # a tensor after a dist sync
             boot = bootstrap_fvd(feats.cpu().numpy().astype(np.float64), mu_r, cov_r, ddof, self.n_boot,
                                  self.context.seed)
             result["fvd_ci_low"], result["fvd_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
@@ -317,7 +326,11 @@ class KVD(_I3DSetMetric):
     """Kernel Video Distance: polynomial MMD^2 on I3D features, averaged over random subsets (KID-style)."""
 
     name = "kvd"
-    outputs = ("kvd",)
+    fake_feats: list[torch.Tensor]
+    real_feats: list[torch.Tensor]
+    # An unbiased MMD^2 estimate: it can fall slightly below 0.
+    outputs = (Output("kvd", higher_is_better=False,
+                      description="polynomial-kernel MMD^2 between I3D features of generated and real clips"),)
 
     def __init__(self, context: MetricContext | None = None, *, subsets: int = 100, subset_size: int = 1000,
                  **kwargs: Any) -> None:

@@ -8,13 +8,14 @@ pair's magnitudes, averaged over pairs (a small object moving in a still scene s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
 from vdmbench.features.flow import ClipFlows
-from vdmbench.metrics.base import ClipBatch, MetricContext, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 TOP_FRACTION = 0.05
 
@@ -29,10 +30,14 @@ def motion_stats(flows: np.ndarray, height: int, width: int) -> tuple[float, flo
 
 class Motion(PerSampleMetric):
     name = "motion"
-    outputs = ("motion_mean", "motion_top5")
     # More motion is not better in itself; the direction is "higher" because the metric exists to
     # expose frozen clips (a frozen clip scores 0).
-    higher_is_better = True
+    outputs = (
+        Output("motion_mean", higher_is_better=True, range=(0.0, math.inf),
+               description="mean optical-flow magnitude per frame, as a fraction of the frame diagonal"),
+        Output("motion_top5", higher_is_better=True, range=(0.0, math.inf),
+               description="mean of the largest 5% flow magnitudes per frame pair, over the frame diagonal"),
+    )
     min_frames = 2
 
     def __init__(self, context: MetricContext | None = None, *, flow: str = "dis", weights: str | None = None,

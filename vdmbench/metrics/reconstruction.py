@@ -15,7 +15,7 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from vdmbench.core.errors import MetricInputError
-from vdmbench.metrics.base import ClipBatch, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, Output, PerSampleMetric
 
 MAX_PSNR = 100.0
 
@@ -41,18 +41,25 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     p = pred.permute(0, 3, 1, 2).double()
     t = target.permute(0, 3, 1, 2).double()
     v = structural_similarity_index_measure(p, t, data_range=255.0, kernel_size=k, sigma=1.5 * k / 11, reduction="none")
+    assert isinstance(v, torch.Tensor)  # a tuple only with return_full_image / return_contrast_sensitivity
     return float(v.mean())
 
 
 class Reconstruction(PerSampleMetric):
     name = "reconstruction"
-    outputs = ("psnr", "ssim")
-    higher_is_better = True
-    requires = frozenset({"ground_truth"})
+    outputs = (
+        Output("psnr", higher_is_better=True, range=(0.0, MAX_PSNR),
+               description="PSNR of the generated frames against the ground truth, in dB"),
+        Output("ssim", higher_is_better=True, range=(-1.0, 1.0),
+               description="SSIM of the generated frames against the ground truth, mean over frames"),
+    )
+    # cond_indices are used where given (frames the model was handed are not scored).
+    inputs = frozenset({"ground_truth"})
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
         gt = batch.ground_truth
+        assert gt is not None  # check_batch: declared in inputs
         if gt.shape != videos.shape or gt.dtype != torch.uint8:
             raise MetricInputError(f"reconstruction: ground truth {gt.dtype} {list(gt.shape)} does not match "
                                    f"the videos {list(videos.shape)} (uint8)")

@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from vdmbench.core.errors import MetricInputError
 from vdmbench.data import shapes as S
-from vdmbench.metrics.base import ClipBatch, PerSampleMetric
+from vdmbench.metrics.base import ClipBatch, Output, PerSampleMetric
 
 _PALETTE = np.array(list(S.COLORS.values()), dtype=np.float64)
 _COLOR_NAMES = list(S.COLORS)
@@ -117,8 +117,8 @@ def track(frames: np.ndarray, labels: np.ndarray, color: str) -> Track:
         # Frames where the blob touches the border are clipped: no shape vote from them.
         if xs.min() > 0 and ys.min() > 0 and xs.max() < w - 1 and ys.max() < h - 1:
             votes.append(classify_shape(m))
-    votes = [v for v in votes if v is not None]
-    shape = max(sorted(set(votes)), key=votes.count) if votes else None
+    found = [v for v in votes if v is not None]
+    shape = max(sorted(set(found)), key=found.count) if found else None
     velocity = direction = None
     if len(centers) >= 2:
         c = np.array(centers)
@@ -128,15 +128,6 @@ def track(frames: np.ndarray, labels: np.ndarray, color: str) -> Track:
         velocity = (vx, vy)
         direction = classify_direction(vx, vy, min(h, w))
     return Track(color, shape, direction, velocity, len(centers))
-
-
-def analyze(frames: torch.Tensor | np.ndarray, num_objects: int = 1) -> list[Track]:
-    """The `num_objects` most prominent colored objects of a clip uint8 [T, H, W, 3]."""
-    f = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    labels = segment(f)
-    counts = np.bincount(labels[labels >= 0].ravel(), minlength=len(_COLOR_NAMES))
-    order = [i for i in np.argsort(-counts, kind="stable") if counts[i] >= MIN_AREA_FRACTION * labels.size]
-    return [track(f, labels, _COLOR_NAMES[i]) for i in order[:num_objects]]
 
 
 def score_clip(frames: torch.Tensor | np.ndarray, prompt: str) -> dict[str, float]:
@@ -160,7 +151,7 @@ def score_clip(frames: torch.Tensor | np.ndarray, prompt: str) -> dict[str, floa
     for obj in wanted:
         if obj["color"] in top:
             sums["color"] += 1
-            tr = track(f, labels, obj["color"])
+            tr = track(f, labels, str(obj["color"]))
         elif present:  # wrong color: judge shape and motion on the most prominent object instead
             tr = track(f, labels, _COLOR_NAMES[present[0]])
         else:
@@ -175,9 +166,15 @@ def score_clip(frames: torch.Tensor | np.ndarray, prompt: str) -> dict[str, floa
 
 class ShapesAdherence(PerSampleMetric):
     name = "shapes_adherence"
-    outputs = ("shapes_adherence", "shapes_color", "shapes_shape", "shapes_direction")
-    higher_is_better = True
-    requires = frozenset({"prompts"})
+    outputs = (
+        Output("shapes_adherence", higher_is_better=True, range=(0.0, 1.0),
+               description="mean of color, shape and direction agreement with the prompt"),
+        Output("shapes_color", higher_is_better=True, range=(0.0, 1.0), description="the prompt's colors are drawn"),
+        Output("shapes_shape", higher_is_better=True, range=(0.0, 1.0), description="the prompt's shapes are drawn"),
+        Output("shapes_direction", higher_is_better=True, range=(0.0, 1.0),
+               description="the objects move in the prompt's directions"),
+    )
+    inputs = frozenset({"prompts"})
     min_frames = 2  # a direction needs at least two frames
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:

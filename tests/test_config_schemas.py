@@ -192,7 +192,7 @@ def test_options_from_a_config_check_types_in_one_line(key, value, message):
 def test_options_from_a_config_take_text_from_interpolations():
     o = options_from_mapping({"batch_size": "4", "resume": "false", "threads": "2", "shard": "1/4", "cache": False,
                               "max_failed": "10%", "db": "", "run_id": 123, "timeout": 3})
-    assert (o.batch_size, o.resume, o.threads, o.shard, o.use_cache) == (4, False, 2, (1, 4), False)
+    assert (o.batch_size, o.resume, o.threads, o.shard, o.cache) == (4, False, 2, (1, 4), False)
     assert o.max_failed == pytest.approx(0.1) and o.db is None and o.run_id == "123" and o.timeout == 3.0
 
 

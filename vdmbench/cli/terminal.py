@@ -91,7 +91,7 @@ def print_plan(runner: Runner, console: Console | None = None) -> None:
     console = console or make_console()
     suite, cfg = runner.suite, runner.adapter_config
     planned = plan_samples(suite, cfg, runner.options.shard)
-    hits = runner.store.lookup_generations([p.cache_key for p in planned]) if runner.options.use_cache else {}
+    hits = runner.store.lookup_generations([p.cache_key for p in planned]) if runner.options.cache else {}
     cached = sum(1 for p in planned if p.cache_key in hits)
     paid = bool(cfg.get("params", {}).get("paid", False)) or cfg.get("adapter") == "http"
     console.print(f"plan: suite {suite.name} v{suite.version} ({suite.hash}) on model {cfg['name']}")

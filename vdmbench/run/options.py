@@ -80,8 +80,8 @@ class RunOptions:
         parse=parse_shard))
     resume: bool = field(default=True, metadata=about(
         "continue the newest unfinished run of the same suite and model config"))
-    use_cache: bool = field(default=True, metadata=about(
-        "reuse clips already generated for the same model config and request", key="cache"))
+    cache: bool = field(default=True, metadata=about(
+        "reuse clips already generated for the same model config and request"))
     preview: bool = field(default=True, metadata=about("also write browser-playable previews for the dashboard"))
     run_id: str | None = field(default=None, metadata=about(
         "force a run id (resumes that run if it exists)", usage="ID"))

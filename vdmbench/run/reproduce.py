@@ -29,7 +29,7 @@ def reproduce(store: Store, run_id: str, out_dir: Path, progress: bool = True) -
     # recorded only torch's count at the time, `torch_threads`).
     threads = run["env"].get("threads") or run["env"].get("torch_threads")
     runner = Runner(suite, run["adapter_config"], RunOptions(
-        results_dir=out_dir, device=device, use_cache=False, resume=False, shard=shard, progress=progress,
+        results_dir=out_dir, device=device, cache=False, resume=False, shard=shard, progress=progress,
         threads=int(threads) if threads else None,
     ))
     summary = runner.run()

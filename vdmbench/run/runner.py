@@ -185,7 +185,7 @@ class Runner:
             run_id, resumed = self.start_or_resume()
             done = self.store.done_sample_ids(run_id, include_failed=not self._retry_failed(run_id))
             todo = [p for p in planned if p.sample_id not in done]
-            hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.use_cache else {}
+            hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.cache else {}
         remove_stale_temporaries(self.files.video_dir)
         remove_stale_temporaries(self.files.preview_dir)
         generated = cached = 0

@@ -1,4 +1,4 @@
-"""Adapter configs (top-level `adapters/*.yaml`) and the lookup from a config to its class.
+"""Adapter types: the lookup from a model config (`adapter: <type>`) to its class, and building it.
 
 Where an adapter type comes from (vdmbench.core.registry): the built-in table below; any other
 module of this package exposing `ADAPTER` (adding a backend = one module here + one YAML naming
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-from pathlib import Path
 from typing import Any
 
 from vdmbench.adapters.base import Adapter, AdapterContext, BaseAdapter, Capabilities, GenerationRequest
+
+# The model configs themselves (adapters/*.yaml) belong to the config layer; these names stay for callers.
+from vdmbench.config.model import list_model_configs as list_adapter_configs
+from vdmbench.config.model import load_model_config as load_adapter_config
+from vdmbench.config.model import validate_model_config as validate_adapter_config
 from vdmbench.core.errors import ConfigError
-from vdmbench.core.paths import adapters_dir
 from vdmbench.core.registry import Registry, import_target
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "build_adapter",
     "list_adapter_configs",
     "load_adapter_config",
+    "validate_adapter_config",
 ]
 
 BUILTIN = {
@@ -42,8 +46,9 @@ BUILTIN = {
 
 def _own_module(kind: str) -> str | None:
     """`vdmbench.adapters.<kind>:ADAPTER` for a module added here without a table entry."""
-    module = f"{__name__}.{kind.replace('-', '_')}"
-    if kind.isidentifier() and importlib.util.find_spec(module) is not None:
+    name = kind.replace("-", "_")
+    module = f"{__name__}.{name}"
+    if name.isidentifier() and importlib.util.find_spec(module) is not None:
         return f"{module}:ADAPTER"
     return None
 
@@ -57,43 +62,6 @@ REGISTRY = Registry(
     "adapter type", "vdmbench.adapters", BUILTIN, module_attr="ADAPTER", fallback=_own_module, check=_check,
     hint=" (or a class as 'package.module:Class')",
 )
-
-
-def list_adapter_configs() -> dict[str, Path]:
-    """Shipped adapter configs by name."""
-    return {p.stem: p for p in sorted(adapters_dir().glob("*.yaml"))}
-
-
-def load_adapter_config(name_or_path: str) -> dict[str, Any]:
-    """Read an adapter YAML by shipped name or by path, and check its top-level keys."""
-    path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        known = list_adapter_configs()
-        if name_or_path not in known:
-            raise ConfigError(
-                f"unknown model {name_or_path!r}; known: {', '.join(sorted(known)) or 'none'} "
-                "(or pass a path to an adapter YAML; `vdmbench list models` shows them)"
-            )
-        path = known[name_or_path]
-    # Imported here: vdmbench.config.suite imports this package.
-    from vdmbench.config.suite import read_yaml_file
-
-    return validate_adapter_config(read_yaml_file(path), str(path))
-
-
-def validate_adapter_config(cfg: Any, source: str) -> dict[str, Any]:
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{source}: an adapter config must be a mapping with keys name, adapter, params")
-    for key in ("name", "adapter"):
-        if not isinstance(cfg.get(key), str) or not cfg[key]:
-            raise ConfigError(f"{source}: key {key!r} must be a non-empty string")
-    params = cfg.get("params", {}) or {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{source}: key 'params' must be a mapping, got {type(params).__name__}")
-    unknown = set(cfg) - {"name", "adapter", "description", "params", "tasks", "notes", "gpu_memory"}
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; put backend options under 'params'")
-    return {**cfg, "params": dict(params)}
 
 
 def adapter_class(kind: str) -> type:

@@ -163,7 +163,7 @@ def test_a_broken_plugin_breaks_only_itself(plugin, monkeypatch):
     from vdmbench.metrics import REGISTRY, build_metric
 
     fake_entry_points(monkeypatch, [*ENTRY_POINTS, ("vdmbench.metrics", "needy", f"{PLUGIN}.needs_missing")])
-    assert build_metric("flicker").name == "flicker"
+    assert build_metric("flicker").name == "flicker" and build_metric("old_style").name == "old_style"
     assert "mean_brightness" in REGISTRY.load_all(strict=False)
     with pytest.raises(ConfigError, match="needs the package 'vdmbench_no_such_dependency'"):
         REGISTRY.load_all()

@@ -91,11 +91,7 @@ class Entry:
 
     name: str
     target: Any  # "package.module:object", "package.module" (a provider), or the object itself
-    origin: str = "built-in"  # shown in errors and listings: built-in | entry point <dist> | registered
-
-    @property
-    def lazy(self) -> bool:
-        return isinstance(self.target, str)
+    origin: str = "built-in"  # shown in errors and listings: built-in | entry point of <dist> | registered
 
 
 @dataclass
@@ -215,8 +211,13 @@ class Registry:
             raise ConfigError(f"{self.kind} {name!r} is defined twice: by {where}; uninstall one of them")
         if name in table.named:
             return self._load(table.named[name])
+        broken: list[ConfigError] = []
         for p in table.providers:
-            found = self._provide(p)
+            try:
+                found = self._provide(p)
+            except ConfigError as e:  # another plugin's problem, unless the name is nowhere else
+                broken.append(e)
+                continue
             if name in found:
                 if self._check:
                     self._check(name, found[name])
@@ -224,6 +225,8 @@ class Registry:
         target = self._fallback(name) if self._fallback else None
         if target is not None:
             return self._load(Entry(name, target))
+        if broken:  # the name may be in the provider that could not be imported
+            raise broken[0]
         raise self.unknown(name)
 
     def unknown(self, name: str) -> ConfigError:
@@ -246,7 +249,7 @@ class Registry:
                 log.warning("%s", e)
         return sorted(out)
 
-    def iter(self, names: Iterable[str] | None = None, *, strict: bool = True) -> Iterator[tuple[str, Any]]:
+    def items(self, names: Iterable[str] | None = None, *, strict: bool = True) -> Iterator[tuple[str, Any]]:
         """(name, object) for `names` (default: every name), importing each only when reached.
         strict=False skips, with a logged warning, the entries that cannot load."""
         table = self._table()
@@ -262,7 +265,7 @@ class Registry:
 
     def load_all(self, *, strict: bool = True) -> dict[str, Any]:
         """Every object by name (imports everything: for listings)."""
-        return dict(self.iter(strict=strict))
+        return dict(self.items(strict=strict))
 
     def entries(self) -> dict[str, Entry]:
         """The named entries, nothing imported (the names inside provider modules are not included)."""

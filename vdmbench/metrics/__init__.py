@@ -112,7 +112,7 @@ def _find_output(output: str) -> tuple[str, Output] | None:
     # one module; metrics that cannot load are skipped, not fatal.
     names = REGISTRY.names(strict=False)
     names.sort(key=lambda n: not (output.startswith(n) or n.startswith(output.split("_")[0])))
-    for name, cls in REGISTRY.iter(names, strict=False):
+    for name, cls in REGISTRY.items(names, strict=False):
         for o in cls.outputs:
             if o == output:
                 return name, o

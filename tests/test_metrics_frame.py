@@ -185,7 +185,8 @@ def test_one_batch_vs_seven_and_constant_memory(name):
         assert results[0][k] == pytest.approx(results[1][k], rel=1e-14, abs=1e-15)
     m = build_metric(name)
     b = _batch(clips[:1])
-    m.update(b)
+    for _ in range(5):  # one-time allocations (OpenCV's and torch's caches) happen here
+        m.update(b)
     tracemalloc.start()
     m.update(b)
     first = tracemalloc.get_traced_memory()[0]
@@ -193,5 +194,7 @@ def test_one_batch_vs_seven_and_constant_memory(name):
         m.update(b)
     grown = tracemalloc.get_traced_memory()[0] - first
     tracemalloc.stop()
-    assert grown < 20_000, grown
+    # A clip kept per update would be ~5 KB each (150 KB here); 20-22 KB was seen from allocator
+    # noise on a busy machine, so the bound sits between the two.
+    assert grown < 64_000, grown
     assert all(v.numel() == 1 for v in m.metric_state.values())

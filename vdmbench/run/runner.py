@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
-from vdmbench.adapters import build_adapter
+from vdmbench.adapters import AdapterContext, build_adapter
 from vdmbench.adapters.base import (
     Adapter,
     GenerationRequest,
@@ -82,6 +82,9 @@ class Runner:
         self.device = resolve_device(options.device)
         self.threads = resolve_threads(options.threads)
         self._adapter = adapter
+        bind = getattr(adapter, "bind", None)  # BaseAdapter has it; a duck-typed Adapter may not
+        if callable(bind):
+            bind(self.adapter_context())
         self._run_lock: IO[str] | None = None
         self.timings = Timings()  # seconds per stage of the last run() (run/timing.py)
         self.background_writes = bool(options.background_writes)
@@ -96,8 +99,13 @@ class Runner:
     @property
     def adapter(self) -> Adapter:
         if self._adapter is None:  # built lazily: a fully cached run never loads the model
-            self._adapter = build_adapter(self.adapter_config)
+            self._adapter = build_adapter(self.adapter_config, context=self.adapter_context())
         return self._adapter
+
+    def adapter_context(self) -> AdapterContext:
+        """What this run lends its adapter: its device and its results folder (where a hosted
+        API's job journal lives, so a restart from another directory finds it)."""
+        return AdapterContext(device=self.device, results_dir=Path(self.options.results_dir))
 
     def config_hash(self) -> str:
         return config_hash(adapter_cache_config(self.adapter_config))
@@ -114,7 +122,7 @@ class Runner:
         ctx = self.metric_context()
         metrics = [build_metric(spec, ctx) for spec in self.suite.metrics]
         for m in metrics:
-            if "reference" in m.requires and ctx.reference is None:
+            if "reference" in m.inputs and ctx.reference is None:
                 raise ConfigError(f"suite {self.suite.name!r}: metric {m.name!r} needs a 'reference' set in the suite")
         return metrics
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from vdmbench.core.paths import DEFAULT_RESULTS_DIR
 from vdmbench.core.resources import resolve_device
 from vdmbench.core.video import VIDEO_EXTENSIONS
 from vdmbench.core.video_loader import LoadFailure, iterate_videos, stack_by_shape
-from vdmbench.metrics import ClipBatch, MetricContext, build_metric
+from vdmbench.metrics import ClipBatch, MetricContext, build_metric, metric_class, metric_spec
 from vdmbench.run.reference_sets import folder_loader
+
+_INDEXED = re.compile(r"(.+)-(\d+)")
 
 
 def _files(inputs: list[Path]) -> list[Path]:
@@ -48,12 +51,38 @@ def _folder_id(folder: Path) -> str:
     return folder_fingerprint(_files([folder]))
 
 
+def prompt_from_filename(path: Path) -> str:
+    """VBench's naming: `{prompt}-{index}.mp4` gives the prompt (the text before the last `-N`)."""
+    m = _INDEXED.fullmatch(path.stem)
+    if m is None:
+        raise ConfigError(f"{path.name}: not named '{{prompt}}-{{index}}.ext', so no prompt can be read from it")
+    return m.group(1)
+
+
+def check_inputs(metric_specs: list[Any], prompts_from_filenames: bool) -> None:
+    """Refuse, before loading a model or reading a file, a metric that needs what `vdmbench score`
+    cannot give (a CLIP score against an empty caption would be a number that means nothing)."""
+    given = {"fps", "reference"} | ({"prompts"} if prompts_from_filenames else set())
+    for spec in metric_specs:
+        m = metric_class(metric_spec(spec)[0])
+        missing = set(m.inputs) - given
+        if missing == {"prompts"}:
+            raise ConfigError(f"metric {m.name!r} needs each clip's prompt: name the files '{{prompt}}-{{index}}.mp4' "
+                              "(VBench's naming) and pass --prompts-from-filenames, or use `vdmbench run`")
+        if missing:
+            raise ConfigError(f"metric {m.name!r} needs {', '.join(sorted(missing))}, which `vdmbench score` "
+                              "cannot give; use `vdmbench run` with a suite")
+
+
 def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricContext, batch_size: int,
-                workers: int, num_frames: int | None, rank: int = 0, world: int = 1) -> dict[str, Any]:
+                workers: int, num_frames: int | None, rank: int = 0, world: int = 1,
+                prompts_from_filenames: bool = False) -> dict[str, Any]:
     """Score `files` (this process: every `world`-th from `rank`). A file that cannot be read or
     scored is recorded under "failed" ({name: error}) and the others go on; "scored" counts the
     files that were. With no file scored anywhere, "metrics" is empty."""
+    check_inputs(metric_specs, prompts_from_filenames)
     metrics = [build_metric(spec, context) for spec in metric_specs]
+    prompts = {f.name: prompt_from_filename(f) for f in files} if prompts_from_filenames else {}
     mine = files[rank::world]
     per_sample: dict[str, dict[str, float]] = {}
     scored: list[str] = []
@@ -68,7 +97,7 @@ def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricCo
                 videos_read.append((i, v))
         for idx, videos, fps in stack_by_shape(videos_read):
             names = [mine[i].name for i in idx]
-            batch = ClipBatch(videos=videos, fps=fps, sample_ids=names, prompts=[""] * len(idx))
+            batch = ClipBatch(videos=videos, fps=fps, sample_ids=names, prompts=[prompts.get(n, "") for n in names])
             for name, values in _score_batch(metrics, batch, failed).items():
                 scored.append(name)
                 if values:
@@ -134,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="decoder processes per rank")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, help="write results here (rank 0)")
+    ap.add_argument("--prompts-from-filenames", action="store_true",
+                    help="read each clip's prompt from its name, VBench's '{prompt}-{index}.mp4' (for clip_similarity)")
     args = ap.parse_args(argv)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -152,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                                 cache_dir=DEFAULT_RESULTS_DIR / "cache" / "features")
         result = score_files(_files(args.inputs), [m.strip() for m in args.metrics.split(",") if m.strip()],
                              context=context, batch_size=args.batch_size, workers=args.workers,
-                             num_frames=args.num_frames, rank=rank, world=world)
+                             num_frames=args.num_frames, rank=rank, world=world,
+                             prompts_from_filenames=args.prompts_from_filenames)
         if rank == 0:
             _report(result, args.json)
     finally:

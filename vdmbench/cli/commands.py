@@ -402,12 +402,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "metrics":
         from vdmbench.metrics import available_metrics
 
-        table = Table("metric", "outputs", "better", "kind", "needs", "description", title="metrics")
+        table = Table("metric", "outputs (↑ higher / ↓ lower is better)", "kind", "needs", "description",
+                      title="metrics")
         for name, cls in sorted(available_metrics().items()):
             doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-            better = "higher" if cls.higher_is_better else "lower"
-            table.add_row(name, ", ".join(cls.outputs), better, "per clip" if cls.per_sample else "per set",
-                          ", ".join(sorted(cls.requires)) or "-", doc[0] if doc else "")
+            outputs = ", ".join(f"{o} {'↑' if o.higher_is_better else '↓'}" for o in cls.outputs)
+            table.add_row(name, outputs, "per clip" if cls.per_sample else "per set",
+                          ", ".join(sorted(cls.inputs)) or "-", doc[0] if doc else "")
         console.print(table)
     else:  # runs
         import pandas as pd

@@ -46,7 +46,7 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
             run_id = f"run-{m:03d}-{k:03d}"
             finished = start + timedelta(days=k, minutes=m)
             run_rows.append({"run_id": run_id, "suite": "bench", "suite_version": 1, "suite_hash": "h",
-                             "model": f"model-{m:02d}", "adapter_config": "{}", "config_hash": f"c{m}",
+                             "model": f"model-{m:02d}", "model_config": "{}", "config_hash": f"c{m}",
                              "status": "finished", "started_at": finished - timedelta(minutes=5),
                              "finished_at": finished, "git_sha": f"{k:040x}", "env": "{}", "shard": None,
                              "suite_config": json.dumps({"task": "t2v"})})

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from vdmbench.adapters import load_adapter_config
+from vdmbench.adapters import load_model_config
 from vdmbench.config.suite import load_suite, parse_suite
 from vdmbench.gate.baseline import RunData, from_store
 from vdmbench.gate.compare import GateResult, compare_runs
@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     suite = _apply_sets(load_suite(args.suite).to_dict(), args.set)
-    model = load_adapter_config(args.model)
-    worse = load_adapter_config(args.worse) if args.worse else None
+    model = load_model_config(args.model)
+    worse = load_model_config(args.worse) if args.worse else None
     policy = load_policy(args.policy, suite["name"])
     print(f"gate calibration: {model['name']} vs itself (new seeds) and vs {worse['name'] if worse else '-'}; "
           f"suite {suite['name']} ({len(suite['prompts'])} prompts x {len(suite['seeds'])} seeds), policy "

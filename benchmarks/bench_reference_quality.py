@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from vdmbench.adapters import build_adapter, load_adapter_config
+from vdmbench.adapters import build_adapter, load_model_config
 from vdmbench.adapters.base import GenerationRequest
 from vdmbench.config.suite import load_suite
 from vdmbench.core.video import Video
@@ -51,7 +51,7 @@ def make_generator(spec: str, device: str = "cpu"):
         adapter = build_adapter({"name": Path(spec).stem, "adapter": "reference",
                                  "params": {"weights": spec, "device": device}})
     else:
-        config = load_adapter_config(spec)
+        config = load_model_config(spec)
         config["params"] = {**config.get("params", {}), "device": device}
         adapter = build_adapter(config)
     label = "random init (floor)" if spec == "random" else spec

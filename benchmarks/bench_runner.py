@@ -55,11 +55,11 @@ def _requests(suite):
 
 
 def bench_generation(models: list[str], n: int) -> None:
-    from vdmbench.adapters import build_adapter, load_adapter_config
+    from vdmbench.adapters import build_adapter, load_model_config
 
     suite = _suite(n)
     for name in models:
-        adapter = build_adapter(load_adapter_config(name))
+        adapter = build_adapter(load_model_config(name))
         reqs = _requests(suite)
         adapter.generate(reqs[:1])  # warm-up
         t0 = time.perf_counter()
@@ -96,7 +96,7 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
     from vdmbench.run.runner import Runner, RunOptions
 
     suite = _suite(n)
-    cfg = _adapter_config(model)
+    cfg = _model_config(model)
     adapter = build_adapter(cfg)
     reqs = _requests(suite)
     adapter.generate(reqs[:1])
@@ -208,21 +208,21 @@ def sleepy(req):
     return x
 
 
-def _adapter_config(model: str) -> dict:
+def _model_config(model: str) -> dict:
     """A name of adapters/, or `sleep:SECONDS` for a model that waits instead of computing."""
-    from vdmbench.adapters import load_adapter_config
+    from vdmbench.adapters import load_model_config
 
     if model.startswith("sleep:"):
         os.environ["BENCH_SLEEP_DELAY"] = model.partition(":")[2]
         return {"name": model.replace(":", "-"), "adapter": "callable", "params": {"target": "__main__:sleepy"}}
-    return load_adapter_config(model)
+    return load_model_config(model)
 
 
 def _direct_child(model: str, n: int) -> None:
     """What a script calling the model itself does: import, load the model once, generate."""
-    from vdmbench.adapters import build_adapter, load_adapter_config
+    from vdmbench.adapters import build_adapter, load_model_config
 
-    adapter = build_adapter(load_adapter_config(model))
+    adapter = build_adapter(load_model_config(model))
     for r in _requests(_suite(n)):
         adapter.generate([r])
 
@@ -259,11 +259,11 @@ def bench_startup(model: str, n: int, repeats: int) -> None:
 
 
 def bench_cache(model: str, n: int) -> None:
-    from vdmbench.adapters import load_adapter_config
+    from vdmbench.adapters import load_model_config
     from vdmbench.run.runner import Runner, RunOptions
 
     suite = _suite(n)
-    cfg = load_adapter_config(model)
+    cfg = load_model_config(model)
     with tempfile.TemporaryDirectory() as tmp:
         times = []
         for _ in range(2):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vdmbench.adapters import adapter_class, build_adapter, list_adapter_configs, load_adapter_config
+from vdmbench.adapters import adapter_class, build_adapter, list_model_configs, load_model_config
 from vdmbench.adapters.base import (
     AdapterContext,
     AdapterParams,
@@ -146,7 +146,7 @@ def test_every_shipped_diffusers_config_parses_into_its_params():
     pytest.importorskip("diffusers")
     from vdmbench.adapters.diffusers import DiffusersParams
 
-    configs = [load_adapter_config(n) for n in list_adapter_configs()]
+    configs = [load_model_config(n) for n in list_model_configs()]
     diffusers = [c for c in configs if c["adapter"] == "diffusers"]
     assert diffusers
     for cfg in diffusers:

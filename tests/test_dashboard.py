@@ -193,7 +193,7 @@ import sys, time
 from vdmbench.store.database import SampleRecord, Store
 store = Store(sys.argv[1])
 run = {"run_id": "writer-run", "suite": "dash", "suite_version": 1, "suite_hash": "h", "model": "toy-writer",
-       "adapter_config": {}, "config_hash": "c", "status": "running", "started_at": "2026-01-01 00:00:00",
+       "model_config": {}, "config_hash": "c", "status": "running", "started_at": "2026-01-01 00:00:00",
        "git_sha": None, "env": {}, "shard": None, "suite_config": {"task": "t2v"}}
 store.create_run(run)
 for i in range(15):  # many short transactions, like a run recording batch after batch

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -29,7 +30,7 @@ def test_newer_schema_is_refused(tmp_path):
 def _run(store, run_id="r1"):
     store.create_run({
         "run_id": run_id, "suite": "s", "suite_version": 1, "suite_hash": "h", "model": "m'; DROP TABLE runs; --",
-        "adapter_config": {"name": "m"}, "config_hash": "c", "status": "running", "started_at": "2026-01-01 00:00:00",
+        "model_config": {"name": "m"}, "config_hash": "c", "status": "running", "started_at": "2026-01-01 00:00:00",
         "git_sha": None, "env": {}, "shard": None, "suite_config": {},
     })
 
@@ -216,10 +217,32 @@ def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     con.execute("INSERT INTO generations VALUES ('k', 'v.mp4', ?, 1.0, now())", ["0" * 64])
     con.close()
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     assert store.lookup_generations(["k"])["k"] == {"path": "v.mp4", "sha256": "0" * 64, "gen_seconds": 1.0, "notes": None}
     _run(store)
     store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok", notes={"unknown_words": ["x"]})], {},
                          [("k2", "w.mp4", "1" * 64, 2.0, {"unknown_words": ["x"]})])
     assert json.loads(store._query("SELECT notes FROM samples").notes[0]) == {"unknown_words": ["x"]}
     assert store.lookup_generations(["k2"])["k2"]["notes"] == {"unknown_words": ["x"]}
+
+
+def test_schema_3_database_renames_adapter_config_and_keeps_the_runs(tmp_path):
+    """Schema 4 calls the runs' model config what the command line calls it (model=): a file of
+    schema 3 opens with its runs intact under the new column name; old baseline files still load."""
+    from vdmbench.gate.baseline import load_baseline
+    from vdmbench.store.schema import MIGRATIONS as _MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER)")
+    for stmt in _MIGRATIONS[0] + _MIGRATIONS[1] + _MIGRATIONS[2]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_version VALUES (3)")
+    con.execute("""INSERT INTO runs (run_id, suite, suite_hash, model, adapter_config, config_hash, status)
+                   VALUES ('r0', 's', 'h', 'm', '{"name": "m", "adapter": "callable"}', 'c', 'finished')""")
+    con.close()
+    store = Store(path)
+    assert store.schema_version() == 4
+    assert store.get_run("r0").model_config == {"name": "m", "adapter": "callable"}
+    old = load_baseline(Path(__file__).resolve().parents[1] / "ci" / "baseline-smoke.json")  # written at schema 3
+    assert old.run["model_config"]["name"] == "reference-unet3d" and "adapter_config" not in old.run

@@ -34,7 +34,7 @@ def test_the_store_takes_no_raw_sql_from_callers():
 def _run(store, run_id="r1", **extra):
     store.create_run({
         "run_id": run_id, "suite": "s", "suite_version": 2, "suite_hash": "h", "model": "m",
-        "adapter_config": {"name": "m", "params": {"x": [1, 2]}}, "config_hash": "c", "status": "running",
+        "model_config": {"name": "m", "params": {"x": [1, 2]}}, "config_hash": "c", "status": "running",
         "started_at": "2026-01-01 00:00:00", "git_sha": "abc", "env": {"device": "cpu", "threads": 2},
         "shard": None, "suite_config": {"task": "t2v", "seeds": [0, 1]}, **extra,
     })
@@ -63,7 +63,7 @@ def test_get_run_is_a_typed_record_with_json_decoded(tmp_path):
     store = _filled(tmp_path)
     run = store.get_run("r")  # a unique prefix
     assert isinstance(run, RunRecord)
-    assert run.adapter_config == {"name": "m", "params": {"x": [1, 2]}} and run.env["threads"] == 2
+    assert run.model_config == {"name": "m", "params": {"x": [1, 2]}} and run.env["threads"] == 2
     assert run.suite_config == {"task": "t2v", "seeds": [0, 1]} and run.suite_version == 2
     assert isinstance(run.started_at, datetime) and isinstance(run.finished_at, datetime)
     assert run.status == "finished" and run.shard is None
@@ -124,7 +124,7 @@ def test_merge_queries_copy_the_shards_into_a_new_run(tmp_path):
     store.create_merged_run("m", "s0", ["s0", "s1"])
     merged = store.get_run("m")
     assert (merged.status, merged.shard, merged.finished_at) == ("merging", None, None)
-    assert merged.adapter_config == store.get_run("s0").adapter_config
+    assert merged.model_config == store.get_run("s0").model_config
     assert [(r.sample_id, r.tags) for r in store.samples("m")] == [("p0-s0", ("t",)), ("p1-s0", ("t",))]
     assert [v.value for v in store.sample_metrics("m")] == [0.0, 1.0]
 
@@ -178,7 +178,7 @@ def test_exports_keep_the_json_columns_as_stored(tmp_path):
 
     store = _filled(tmp_path)
     doc = json.loads(export_run(store, "r1", "json", tmp_path / "out").read_text())
-    assert doc["run"]["adapter_config"] == {"name": "m", "params": {"x": [1, 2]}}
+    assert doc["run"]["model_config"] == {"name": "m", "params": {"x": [1, 2]}}
     assert doc["run"]["started_at"] == "2026-01-01 00:00:00"
     assert doc["samples"][0]["tags"] == '["color", "motion"]' and doc["samples"][0]["flicker"] == 0.25
     assert json.loads(doc["run_metrics"][0]["details"]) == {"higher_is_better": True, "comparable": False}

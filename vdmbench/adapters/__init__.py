@@ -15,9 +15,7 @@ from typing import Any
 from vdmbench.adapters.base import Adapter, AdapterContext, BaseAdapter, Capabilities, GenerationRequest
 
 # The model configs themselves (adapters/*.yaml) belong to the config layer; these names stay for callers.
-from vdmbench.config.model import list_model_configs as list_adapter_configs
-from vdmbench.config.model import load_model_config as load_adapter_config
-from vdmbench.config.model import validate_model_config as validate_adapter_config
+from vdmbench.config.model import list_model_configs, load_model_config, validate_model_config
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.registry import Registry, import_target
 
@@ -30,9 +28,9 @@ __all__ = [
     "GenerationRequest",
     "adapter_class",
     "build_adapter",
-    "list_adapter_configs",
-    "load_adapter_config",
-    "validate_adapter_config",
+    "list_model_configs",
+    "load_model_config",
+    "validate_model_config",
 ]
 
 BUILTIN = {

@@ -261,15 +261,15 @@ CACHE_FORMAT = 1  # bump when the meaning of a cached file changes
 _HASHED_ADAPTER_KEYS = ("adapter", "params")  # name/description do not change the pixels
 
 
-def adapter_cache_config(adapter_config: dict[str, Any]) -> dict[str, Any]:
+def model_cache_config(model_config: dict[str, Any]) -> dict[str, Any]:
     """The part of a model config that can change the pixels. Secrets never enter a hash or the
     database; they cannot change the pixels anyway."""
-    return redact_config({k: adapter_config.get(k) for k in _HASHED_ADAPTER_KEYS})
+    return redact_config({k: model_config.get(k) for k in _HASHED_ADAPTER_KEYS})
 
 
-def cache_key(adapter_config: dict[str, Any], request: GenerationRequest) -> str:
+def cache_key(model_config: dict[str, Any], request: GenerationRequest) -> str:
     """The content address of one clip: a hash of (model config, request). A clip stored under
     its key is never generated twice; the http adapter keys its job journal by it too."""
     return config_hash(
-        {"format": CACHE_FORMAT, "adapter": adapter_cache_config(adapter_config), "request": request.cache_fields()}
+        {"format": CACHE_FORMAT, "adapter": model_cache_config(model_config), "request": request.cache_fields()}
     )

@@ -4,7 +4,7 @@ A baseline file holds everything the gate compares and everything that decides w
 may be compared at all:
 
     {"format": "vdmbench-baseline", "format_version": 1, "created_at": ..., "vdmbench_version": ...,
-     "run": {run_id, suite, suite_version, suite_hash, model, adapter_config, config_hash, status,
+     "run": {run_id, suite, suite_version, suite_hash, model, model_config, config_hash, status,
              started_at, finished_at, git_sha, env, suite_config},
      "run_metrics": {metric: {value, ci_low, ci_high, n, details}},   # details: direction, config
      "samples": [{sample_id, prompt_id, seed, status, sha256, values: {metric: value}}]}
@@ -35,7 +35,7 @@ from vdmbench.store.database import Store
 
 FORMAT = "vdmbench-baseline"
 FORMAT_VERSION = 1
-_RUN_KEYS = ("run_id", "suite", "suite_version", "suite_hash", "model", "adapter_config", "config_hash",
+_RUN_KEYS = ("run_id", "suite", "suite_version", "suite_hash", "model", "model_config", "config_hash",
              "status", "started_at", "finished_at", "git_sha", "env", "suite_config")
 
 
@@ -164,7 +164,10 @@ def load_baseline(path: str | Path) -> RunData:
                 rows.append((s["sample_id"], s["prompt_id"], int(s["seed"]), metric, float(value)))
     samples = pd.DataFrame(rows, columns=["sample_id", "prompt_id", "seed", "metric", "value"])
     run_metrics = {m: {**r, "details": _details(r.get("details"))} for m, r in doc["run_metrics"].items()}
-    return RunData(dict(doc["run"]), run_metrics, samples, f"baseline file {path}")
+    run = dict(doc["run"])
+    if "adapter_config" in run:  # written before the key's rename (schema 4): the same thing
+        run.setdefault("model_config", run.pop("adapter_config"))
+    return RunData(run, run_metrics, samples, f"baseline file {path}")
 
 
 def resolve_run(ref: str, db: str | Path | None) -> RunData:

@@ -53,7 +53,7 @@ def merge(store: Store, shards: list[RunRecord], results_dir: str | Path = DEFAU
     ids = [s["run_id"] for s in shards]
     store.create_merged_run(merged_id, first["run_id"], ids)
     suite = parse_suite(first["suite_config"], source=f"run {first['run_id']}")
-    runner = Runner(suite, first["adapter_config"], RunOptions(results_dir=Path(results_dir), db=store.path, progress=False))
+    runner = Runner(suite, first["model_config"], RunOptions(results_dir=Path(results_dir), db=store.path, progress=False))
     rows = runner.statistics(merged_id, runner.build_metrics())
     store.record_run_metrics(merged_id, rows)
     store.set_run_status(merged_id, "finished", finished=True)

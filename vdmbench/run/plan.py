@@ -24,7 +24,7 @@ class PlannedSample:
     source: Video | None = None
 
 
-def plan_samples(suite: Suite, adapter_config: dict[str, Any], shard: tuple[int, int] | None = None) -> list[PlannedSample]:
+def plan_samples(suite: Suite, model_config: dict[str, Any], shard: tuple[int, int] | None = None) -> list[PlannedSample]:
     """Every sample of the suite (or of one shard), with its request and cache key."""
     conditioning: ModuleType | None = None
     if suite.task != "t2v":
@@ -50,6 +50,6 @@ def plan_samples(suite: Suite, adapter_config: dict[str, Any], shard: tuple[int,
             strength=strength, extra={"prompt_id": prompt.id, **suite.params, **prompt.params},
         )
         planned.append(
-            PlannedSample(f"{prompt.id}-s{seed}", prompt, seed, req, cache_key(adapter_config, req), gt, source)
+            PlannedSample(f"{prompt.id}-s{seed}", prompt, seed, req, cache_key(model_config, req), gt, source)
         )
     return planned

@@ -28,7 +28,7 @@ def reproduce(store: Store, run_id: str, out_dir: Path, progress: bool = True) -
     # The thread count changes low bits of conv outputs: replay the original's (older runs
     # recorded only torch's count at the time, `torch_threads`).
     threads = run["env"].get("threads") or run["env"].get("torch_threads")
-    runner = Runner(suite, run["adapter_config"], RunOptions(
+    runner = Runner(suite, run["model_config"], RunOptions(
         results_dir=out_dir, device=device, cache=False, resume=False, shard=shard, progress=progress,
         threads=int(threads) if threads else None,
     ))

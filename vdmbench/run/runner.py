@@ -22,8 +22,8 @@ from vdmbench.adapters import AdapterContext, build_adapter
 from vdmbench.adapters.base import (
     Adapter,
     GenerationRequest,
-    adapter_cache_config,
     config_hash,
+    model_cache_config,
 )
 from vdmbench.config.suite import Suite
 from vdmbench.core import atomic
@@ -74,10 +74,10 @@ class RunSummary:
 class Runner:
     """Runs one suite on one model into one database."""
 
-    def __init__(self, suite: Suite, adapter_config: dict[str, Any], options: RunOptions,
+    def __init__(self, suite: Suite, model_config: dict[str, Any], options: RunOptions,
                  adapter: Adapter | None = None) -> None:
         self.suite = suite
-        self.adapter_config = adapter_config
+        self.model_config = model_config
         self.options = options
         self.device = resolve_device(options.device)
         self.threads = resolve_threads(options.threads)
@@ -90,8 +90,8 @@ class Runner:
         self.background_writes = bool(options.background_writes)
         self.store = Store(options.db_path)
         self.files = SampleFiles(
-            Path(options.results_dir) / "videos" / safe_filename(adapter_config["name"]),
-            Path(options.results_dir) / "previews" / safe_filename(adapter_config["name"]),
+            Path(options.results_dir) / "videos" / safe_filename(model_config["name"]),
+            Path(options.results_dir) / "previews" / safe_filename(model_config["name"]),
             options.db_path.resolve().parent, task=suite.task, preview=options.preview,
         )
 
@@ -99,7 +99,7 @@ class Runner:
     @property
     def adapter(self) -> Adapter:
         if self._adapter is None:  # built lazily: a fully cached run never loads the model
-            self._adapter = build_adapter(self.adapter_config, context=self.adapter_context())
+            self._adapter = build_adapter(self.model_config, context=self.adapter_context())
         return self._adapter
 
     def adapter_context(self) -> AdapterContext:
@@ -108,7 +108,7 @@ class Runner:
         return AdapterContext(device=self.device, results_dir=Path(self.options.results_dir))
 
     def config_hash(self) -> str:
-        return config_hash(adapter_cache_config(self.adapter_config))
+        return config_hash(model_cache_config(self.model_config))
 
     def metric_context(self) -> MetricContext:
         return MetricContext(
@@ -167,8 +167,8 @@ class Runner:
         self._run_lock = self._lock(run_id)  # before the row exists, so nobody else can take it
         record = {
             "run_id": run_id, "suite": self.suite.name, "suite_version": self.suite.version,
-            "suite_hash": self.suite.hash, "model": self.adapter_config["name"],
-            "adapter_config": redact_config(self.adapter_config), "config_hash": self.config_hash(),
+            "suite_hash": self.suite.hash, "model": self.model_config["name"],
+            "model_config": redact_config(self.model_config), "config_hash": self.config_hash(),
             "status": "running", "started_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "git_sha": git_sha(),
             "env": {**environment(self.device, overrides=self.options.overrides), "threads": self.threads},
@@ -186,7 +186,7 @@ class Runner:
     def _run(self) -> RunSummary:
         setup = self.timings.stage("setup").start()
         metrics = self.build_metrics()  # fail fast on unknown metrics, before generating
-        planned = plan_samples(self.suite, self.adapter_config, self.options.shard)
+        planned = plan_samples(self.suite, self.model_config, self.options.shard)
         # One connection for finding/creating the run, what is done and what is cached: each costs
         # ~15 ms, more than the harness may spend per clip (benchmarks/bench_runner.py overhead).
         with self.store.session():
@@ -199,7 +199,7 @@ class Runner:
         generated = cached = 0
         try:
             per_sample = [m for m in metrics if m.per_sample]
-            bar = _progress(len(planned), len(planned) - len(todo), self.options.progress, self.adapter_config["name"])
+            bar = _progress(len(planned), len(planned) - len(todo), self.options.progress, self.model_config["name"])
             step = self._chunk_size(todo, hits)
             writer = SampleWriter(self.files, self.store, run_id, flush_seconds=self.options.flush_seconds,
                                   background=self.background_writes, timings=self.timings)

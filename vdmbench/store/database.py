@@ -96,7 +96,7 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------
     def create_run(self, run: Mapping[str, Any]) -> None:
-        """Insert a `runs` row: run_id, suite, suite_version, suite_hash, model, adapter_config,
+        """Insert a `runs` row: run_id, suite, suite_version, suite_hash, model, model_config,
         config_hash, status, started_at, git_sha, env, shard, suite_config (JSON ones as values)."""
         with self._transaction() as con:
             _runs.create_run(con, run)

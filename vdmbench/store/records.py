@@ -1,6 +1,6 @@
 """What the store takes and gives: typed records, with JSON columns as Python values.
 
-The JSON columns (`runs.adapter_config`, `runs.env`, `runs.suite_config`, `run_metrics.details`,
+The JSON columns (`runs.model_config`, `runs.env`, `runs.suite_config`, `run_metrics.details`,
 `samples.tags`, `samples.notes`, `generations.notes`) are encoded when written and decoded when
 read here, once; no caller of the store sees their JSON text (only the file exports keep it).
 """
@@ -73,7 +73,7 @@ class RunRecord(Mapping[str, Any]):
     suite_version: int | None
     suite_hash: str
     model: str
-    adapter_config: dict[str, Any]
+    model_config: dict[str, Any]
     config_hash: str
     status: str
     started_at: datetime | None
@@ -91,7 +91,7 @@ class RunRecord(Mapping[str, Any]):
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> RunRecord:
         values = dict(zip(cls.columns(), row))
-        for key in ("adapter_config", "env", "suite_config"):
+        for key in ("model_config", "env", "suite_config"):
             values[key] = json_object(values[key])
         return cls(**values)
 

@@ -12,8 +12,8 @@ from vdmbench.core.errors import StoreError
 from vdmbench.store.engine import Connection
 from vdmbench.store.records import RunRecord, to_json
 
-_JSON_COLUMNS = ("adapter_config", "env", "suite_config")
-_WRITTEN = ("run_id", "suite", "suite_version", "suite_hash", "model", "adapter_config", "config_hash",
+_JSON_COLUMNS = ("model_config", "env", "suite_config")
+_WRITTEN = ("run_id", "suite", "suite_version", "suite_hash", "model", "model_config", "config_hash",
             "status", "started_at", "git_sha", "env", "shard", "suite_config")
 _SELECT = f"SELECT {', '.join(RunRecord.columns())} FROM runs"
 
@@ -69,7 +69,7 @@ def copy_shards(con: Connection, merged_id: str, template_id: str, shard_ids: Se
     """A new run `merged_id` (status 'merging', no shard) like `template_id`, holding the samples
     and per-sample values of every run in `shard_ids`."""
     con.execute(
-        """INSERT INTO runs SELECT ? AS run_id, suite, suite_version, suite_hash, model, adapter_config,
+        """INSERT INTO runs SELECT ? AS run_id, suite, suite_version, suite_hash, model, model_config,
                   config_hash, 'merging', started_at, NULL, git_sha, env, NULL AS shard, suite_config
            FROM runs WHERE run_id = ?""",
         [merged_id, template_id],

@@ -14,7 +14,7 @@ import pandas as pd
 from vdmbench.core.errors import StoreError
 from vdmbench.store.engine import Connection
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry migrates from version i to i+1; append, never edit, so old files upgrade in order.
 MIGRATIONS: list[list[str]] = [
@@ -55,6 +55,10 @@ MIGRATIONS: list[list[str]] = [
         # words read as <unk>), kept with the cached clip too so a cache hit carries it.
         "ALTER TABLE samples ADD COLUMN notes JSON",
         "ALTER TABLE generations ADD COLUMN notes JSON",
+    ],
+    [
+        # One name for one concept: the model config (a YAML of adapters/) that made the run.
+        "ALTER TABLE runs RENAME COLUMN adapter_config TO model_config",
     ],
 ]
 

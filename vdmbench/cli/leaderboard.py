@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,10 +51,39 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.db).is_file():
         # Not an error: the app itself explains how to create the first run.
         print(f"note: {args.db} does not exist yet; the app will say how to create the first run", file=sys.stderr)
+    return serve(command(args))
+
+
+def serve(cmd: list[str], grace: float = 10.0) -> int:
+    """Run the Streamlit server as a child and stop it with us: SIGTERM, SIGINT (Ctrl-C) or SIGHUP
+    to `vdmbench leaderboard` is passed on, so no server is left holding the port. A child that
+    does not stop within `grace` seconds is killed."""
+    child = subprocess.Popen(cmd)
+
+    def stop(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
-        return subprocess.call(command(args))
-    except KeyboardInterrupt:
-        return 0
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C while waiting: keep waiting for the child
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(grace)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    # Stopped by a signal we passed on: that is how a server ends, not a failure.
+    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
 
 
 if __name__ == "__main__":

@@ -56,11 +56,49 @@ def redact_config(value: Any) -> Any:
 
 
 def _redact(override: str) -> str:
-    """Keys are read from the environment, but a user may still type one on the command line."""
-    name, sep, _ = override.partition("=")
-    if sep and is_secret_name(name.rsplit(".", 1)[-1]):
+    """Keys are read from the environment, but a user may still type one on the command line:
+    as a secret-named key (`+model.params.api_key=...`) or inside a dict- or list-valued override
+    (`+model.params.init_kwargs={api_key: ...}`), whose secret-named keys are redacted at any depth.
+    A structured value that cannot be read and mentions a secret-looking word is redacted whole."""
+    name, sep, value = override.partition("=")
+    if not sep:
+        return override
+    if is_secret_name(name.rsplit(".", 1)[-1]):
+        return f"{name}=<redacted>"
+    if not any(c in value for c in "{["):
+        return override
+    parsed = _parse_override_value(override)
+    if isinstance(parsed, (dict, list)):
+        redacted = redact_config(parsed)
+        return override if redacted == parsed else f"{name}={_override_text(redacted)}"
+    if any(w in value.lower() for w in _SECRET_WORDS):
         return f"{name}=<redacted>"
     return override
+
+
+def _parse_override_value(override: str) -> Any:
+    """The value of a Hydra override as Python data, or None where it cannot be read."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        return OverridesParser.create().parse_override(override).value()
+    except Exception:  # not installed, or not an override Hydra can read: the caller stays safe
+        return None
+
+
+def _override_text(value: Any) -> str:
+    """Python data back in the override syntax (`{a: 1, b: [x, y]}`), for the record."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_override_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_override_text(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value != "<redacted>" and (not value or any(c in value for c in " ,:{}[]'\"\\=")):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
 
 
 def environment(device: str, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -172,7 +172,7 @@ class Runner:
             "status": "running", "started_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "git_sha": git_sha(),
             "env": {**environment(self.device, overrides=self.options.overrides), "threads": self.threads},
-            "shard": shard, "suite_config": self.suite.to_dict(),
+            "shard": shard, "suite_config": redact_config(self.suite.to_dict()),
         }
         self.store.create_run(record)
         _write_manifest(Path(self.options.results_dir) / "runs" / run_id / "manifest.json", record)

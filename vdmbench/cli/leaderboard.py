@@ -58,14 +58,20 @@ def serve(cmd: list[str], grace: float = 10.0) -> int:
     """Run the Streamlit server as a child and stop it with us: SIGTERM, SIGINT (Ctrl-C) or SIGHUP
     to `vdmbench leaderboard` is passed on, so no server is left holding the port. A child that
     does not stop within `grace` seconds is killed."""
-    child = subprocess.Popen(cmd)
+    child: subprocess.Popen[bytes] | None = None
+    received: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
-        if child.poll() is None:
+        received.append(signum)
+        if child is not None and child.poll() is None:
             child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
+    # Handlers first: a signal that arrives while the child starts is passed on too.
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
+        child = subprocess.Popen(cmd)
+        if received:
+            stop(received[-1], None)
         while True:
             try:
                 code = child.wait()
@@ -75,7 +81,7 @@ def serve(cmd: list[str], grace: float = 10.0) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if child.poll() is None:
+        if child is not None and child.poll() is None:
             child.terminate()
             try:
                 child.wait(grace)

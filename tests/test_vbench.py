@@ -80,19 +80,48 @@ def test_export_run_then_score_the_folder_again(vdmbench_cli, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", run_id[:10], "-o", str(out), "--db", str(tmp_path / "results" / "vdmbench.duckdb")]) == 0
     printed = capsys.readouterr().out
-    assert "exported 8 clips" in printed and "2 samples share a prompt text" in printed
+    assert "exported 10 clips" in printed and "2 samples share a prompt text" in printed
     names = sorted(p.name for p in out.glob("*.mp4"))
-    assert names == sorted(f"{t}-{i}.mp4" for t in ["a person riding a bike", "a red bicycle", "a cat and a dog",
-                                                     "Van Gogh style, a boat _ at sea"] for i in (0, 1))
+    vbench_names = [f"{t}-{i}.mp4" for t in ["a person riding a bike", "a red bicycle", "a cat and a dog",
+                                             "Van Gogh style, a boat _ at sea"] for i in (0, 1)]
+    dup = next(p.id for p in load_suite(cfg / "suites" / "vb.yaml").prompts[1:]
+               if p.text in [q.text for q in load_suite(cfg / "suites" / "vb.yaml").prompts[:1]])
+    # the second prompt with an already-taken text goes under its prompt id, and is in the manifest
+    assert names == sorted([*vbench_names, f"{dup}-0.mp4", f"{dup}-1.mp4"])
     assert (out / MANIFEST_NAME).is_file()
     # The exported folder is a model again: every sample is found, nothing is extra.
     suite = load_suite(cfg / "suites" / "vb.yaml")
     reqs = [GenerationRequest(prompt=p.text, seed=s, num_frames=6, height=16, width=16, fps=8.0,
                               extra={"prompt_id": p.id}) for p, s in suite.samples()]
-    folder = FolderAdapter("exported", str(out))
+    folder = FolderAdapter("exported", str(out), manifest=str(out / MANIFEST_NAME))
     cov = folder.coverage(reqs)
     assert (cov.found, cov.missing, cov.extra) == (10, [], [])
     videos = folder.generate(reqs[:2])
     assert all(v.frames.shape == torch.Size([6, 16, 16, 3]) for v in videos)
     check = main(["check", str(cfg / "suites" / "vb.yaml"), str(out)])
     assert check == 0 and "10 found, 0 missing, 0 extra" in capsys.readouterr().out
+
+
+def test_export_with_other_seeds_round_trips_through_the_folder_and_check(vdmbench_cli, tmp_path, capsys):
+    """VBench names carry the seed's position (0, 1, ...), the suite's seeds may be 10 and 11: the
+    manifest written beside the clips maps (prompt id, seed) to the file, and check reads it."""
+    cfg = tmp_path / "cfg" / "suites"
+    cfg.mkdir(parents=True)
+    (cfg / "seeds.yaml").write_text(
+        "name: seeds\nnum_frames: 6\nheight: 16\nwidth: 16\nseeds: [10, 11]\nmetrics: [flicker]\n"
+        "prompts:\n  - {id: a, text: a red circle moving right}\n  - {id: b, text: a blue square moving up}\n")
+    run = vdmbench_cli("run", "suite=seeds", "model=toy-moving-square", f"hydra.searchpath=[file://{tmp_path / 'cfg'}]",
+                       "preview=false")
+    assert run.returncode == 0, run.stderr
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "results" / "vdmbench.duckdb"), read_only=True)
+    run_id = con.execute("SELECT run_id FROM runs").fetchone()[0]
+    con.close()
+    out = tmp_path / "vb"
+    assert main(["export", run_id, "-o", str(out), "--db", str(tmp_path / "results" / "vdmbench.duckdb")]) == 0
+    assert sorted(p.name for p in out.glob("*.mp4")) == sorted(
+        f"{t}-{i}.mp4" for t in ("a red circle moving right", "a blue square moving up") for i in (0, 1))
+    capsys.readouterr()
+    assert main(["check", str(cfg / "seeds.yaml"), str(out)]) == 0
+    assert "4 found, 0 missing, 0 extra" in capsys.readouterr().out

@@ -149,8 +149,10 @@ def export_run(db: Path, run_id: str, out: Path | None = None, mode: str = "copy
         i = index[(r.prompt_id, int(r.seed))]
         name = vbench_filename(r.prompt, i, src.suffix or ".mp4")
         if name in taken:
+            # VBench finds clips by text, so a second prompt with the same text cannot have its
+            # name: it is written under its prompt id and listed in the manifest like the others.
             report.duplicates.append(f"{r.sample_id} (same text as {taken[name]})")
-            continue
+            name = vbench_filename(r.prompt_id, i, src.suffix or ".mp4")
         taken[name] = r.sample_id
         _place(src, out / name, mode)
         report.written.append(name)
@@ -180,6 +182,11 @@ def check_folder(suite_name: str, folder: str, manifest: str | None = None) -> A
     from vdmbench.config.suite import load_suite
 
     suite = load_suite(suite_name)
+    # A folder written by `vbench export` carries its manifest: (prompt id, seed) -> file, which
+    # also holds when the suite's seeds are not 0..n-1 (VBench's names carry the seed's position).
+    own = Path(folder) / MANIFEST_NAME
+    if manifest is None and own.is_file():
+        manifest = str(own)
     adapter = FolderAdapter("check", folder, manifest=manifest)
     requests = [
         GenerationRequest(prompt=p.text, seed=s, num_frames=suite.num_frames, height=suite.height,
@@ -236,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         rep = export_run(Path(args.db), args.run_id, args.out, args.mode)
         print(f"exported {len(rep.written)} clips to {rep.out} (VBench naming, {MANIFEST_NAME} alongside)")
         if rep.duplicates:
-            print(f"  {len(rep.duplicates)} samples share a prompt text with an earlier one and were not "
-                  f"written again (VBench looks both up under one name): {', '.join(rep.duplicates[:5])}")
+            print(f"  {len(rep.duplicates)} samples share a prompt text with an earlier one: written under "
+                  f"their prompt id instead (VBench looks clips up by text; the manifest lists them): "
+                  f"{', '.join(rep.duplicates[:5])}")
         if rep.skipped:
             print(f"  {len(rep.skipped)} samples skipped: {', '.join(rep.skipped[:5])}")
         return 0

@@ -3,6 +3,7 @@ saved with save_pretrained and loaded by path: the real diffusers code path, no 
 
 import json
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -192,3 +193,61 @@ def test_end_to_end_run_through_the_cli(vdmbench_cli, tmp_path, pipe_dir):
     p = vdmbench_cli("run", "suite=tiny", "model=tiny-diffusers", f"hydra.searchpath=[file://{tmp_path / 'cfg'}]")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "12 samples ok, 0 failed" in p.stdout
+
+
+def test_a_missing_accelerate_says_install_accelerate(pipe_dir, monkeypatch):
+    import sys
+
+    for mod in [m for m in sys.modules if m == "accelerate" or m.startswith("accelerate.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # `import accelerate` now raises ImportError
+    with pytest.raises(ConfigError) as err:
+        DiffusersAdapter("local", model=str(pipe_dir), device="cpu", dtype="float32")
+    message = str(err.value)
+    assert "install accelerate: pip install accelerate" in message and "\n" not in message
+    assert "Hub" not in message and "cannot load" not in message
+
+
+def test_an_error_raised_from_a_missing_accelerate_is_reported_as_such():
+    from vdmbench.adapters.diffusers import _mentions_accelerate
+
+    try:
+        try:
+            raise ModuleNotFoundError("No module named 'accelerate'", name="accelerate")
+        except ImportError as inner:
+            raise RuntimeError("Failed to import diffusers.models.autoencoders.autoencoder_kl") from inner
+    except RuntimeError as e:
+        assert _mentions_accelerate(e)
+    assert not _mentions_accelerate(OSError("model_index.json not found"))
+
+
+class ImageOnlyPipeline:
+    """The call signature of an image-to-video pipeline (SVD: an image, no prompt)."""
+
+    components: ClassVar[dict] = {}
+
+    def to(self, device):
+        return self
+
+    def __call__(self, image, num_frames=4, height=16, width=16, generator=None, output_type="pil",
+                 num_inference_steps=2):
+        return None
+
+
+def test_t2v_on_an_image_only_pipeline_is_refused_when_configured():
+    with pytest.raises(ConfigError) as err:
+        DiffusersAdapter("svd", pipe=ImageOnlyPipeline(), device="cpu", tasks=["t2v"])
+    message = str(err.value)
+    assert "\n" not in message
+    assert "ImageOnlyPipeline cannot do tasks ['t2v']" in message and "tasks it supports: i2v" in message
+    assert DiffusersAdapter("svd", pipe=ImageOnlyPipeline(), device="cpu").capabilities.tasks == ("i2v",)
+
+
+def test_t2v_override_on_an_image_only_model_config_is_refused(monkeypatch):
+    import vdmbench.adapters.diffusers as mod
+
+    monkeypatch.setattr(mod.DiffusersAdapter, "_load", lambda self, *a: ImageOnlyPipeline())
+    cfg = {"name": "tiny-i2v", "adapter": "diffusers", "tasks": ["i2v"],
+           "params": {"model": "org/tiny-i2v", "device": "cpu", "tasks": ["t2v"]}}  # +model.params.tasks=[t2v]
+    with pytest.raises(ConfigError, match=r"ImageOnlyPipeline cannot do tasks \['t2v'\].*supports: i2v"):
+        build_adapter(cfg)

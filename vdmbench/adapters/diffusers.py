@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -110,6 +111,30 @@ def _diffusers_attr(name: str, what: str) -> Any:
     return obj
 
 
+def _no_accelerate(name: str, model: str) -> str:
+    return (f"model {name!r}: loading {model!r} with diffusers needs accelerate, which is not installed; "
+            "install accelerate: pip install accelerate (or pip install 'vdmbench[diffusers]')")
+
+
+def _mentions_accelerate(e: BaseException) -> bool:
+    """An error (or one it was raised from) caused by a missing accelerate package."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ImportError) and (cur.name or "").split(".")[0] == "accelerate":
+            return True
+        text = str(cur).lower()
+        if "accelerate" in text and any(w in text for w in ("install", "not found", "no module", "import of")):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _is_local(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
+
+
 def _dtype_key() -> str:
     """diffusers >= 0.36 takes `dtype=` and warns on the older `torch_dtype=`; older ones take only the latter."""
     from diffusers.utils import deprecation_utils
@@ -141,6 +166,8 @@ def infer_frame_step(pipe: Any) -> int:
 
 
 def infer_tasks(call_params: set[str]) -> tuple[str, ...]:
+    """The tasks a pipeline's call signature serves. A pipeline that takes an `image` is an
+    image-to-video one even where its signature defaults it to None (LTX-I2V, I2VGen-XL do)."""
     if "image" in call_params:
         return ("i2v",)
     if "video" in call_params:
@@ -234,7 +261,8 @@ class DiffusersAdapter(BaseAdapter):
                               "it does not look like an image or video pipeline")
         supported = infer_tasks(self.call_params)
         chosen = tuple(p.tasks) if p.tasks else supported
-        bad = [t for t in chosen if t != "t2v" and t not in supported]
+        # t2v included: an image-to-video pipeline given no image fails (or makes one up) at call time.
+        bad = [t for t in chosen if t not in supported]
         if bad:
             takes = "an image" if "image" in self.call_params else "a video" if "video" in self.call_params else "text only"
             raise ConfigError(f"model {name!r}: {type(pipe).__name__} cannot do tasks {bad}; it takes {takes}"
@@ -251,6 +279,12 @@ class DiffusersAdapter(BaseAdapter):
               load_kwargs: dict[str, Any]) -> Any:
         import diffusers
 
+        try:
+            # Several pipelines (Wan among them) fail in from_pretrained without it, with messages
+            # that read like a Hub or file problem; say what is missing before trying.
+            import accelerate  # noqa: F401
+        except ImportError:
+            raise ConfigError(_no_accelerate(self.name, model)) from None
         cls = _diffusers_attr(pipeline, "pipeline") if pipeline else diffusers.DiffusionPipeline
         extra: dict[str, Any] = {}
         for comp_name, spec in components.items():
@@ -265,14 +299,24 @@ class DiffusersAdapter(BaseAdapter):
                                   f"{spec['model']!r}: {first_line(e)}") from e
         try:
             return cls.from_pretrained(model, **{_dtype_key(): self.dtype}, **load_kwargs, **extra)
-        except ImportError as e:
-            raise ConfigError(f"model {self.name!r}: loading {model!r} needs a missing package ({e}); "
-                              "install 'vdmbench[diffusers]' (diffusers, transformers, accelerate)") from e
-        except (OSError, ValueError) as e:
-            raise ConfigError(
-                f"model {self.name!r}: cannot load the diffusers pipeline {model!r}: {first_line(e)} "
-                "(give a local folder, or make the Hub reachable / the files cached; HF_HOME sets the cache)"
-            ) from e
+        except Exception as e:
+            if _mentions_accelerate(e):
+                raise ConfigError(_no_accelerate(self.name, model)) from e
+            error = self._load_error(model, e)
+            if error is None:
+                raise
+            raise error from e
+
+    def _load_error(self, model: str, e: Exception) -> ConfigError | None:
+        if isinstance(e, ImportError):
+            return ConfigError(f"model {self.name!r}: loading {model!r} needs a missing package ({e}); "
+                               "install 'vdmbench[diffusers]' (diffusers, transformers, accelerate)")
+        if isinstance(e, (OSError, ValueError)):
+            hint = ("check the folder: it needs the model_index.json and component folders save_pretrained writes"
+                    if _is_local(model) else
+                    "make the Hub reachable / the files cached, or give a local folder; HF_HOME sets the cache")
+            return ConfigError(f"model {self.name!r}: cannot load the diffusers pipeline {model!r}: {first_line(e)} ({hint})")
+        return None
 
     def _configure(self, scheduler: dict[str, Any] | None, offload: str, attention_slicing: Any,
                    vae_tiling: bool, vae_slicing: bool) -> None:

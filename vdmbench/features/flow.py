@@ -16,9 +16,26 @@ import torch.nn.functional as F
 from vdmbench.core.errors import ConfigError, MetricInputError
 from vdmbench.features.cache import SharedWork
 
+# OpenCV DIS refuses frames under 12 pixels on both sides (cv2.error) and crashes the process
+# (segmentation fault, measured with OpenCV 5.0) on frames 8-15 pixels high and wide; 16 is safe.
+DIS_MIN_SIDE = 16
+RAFT_MIN_SIDE = 128
+
+
+def check_flow_size(height: int, width: int, min_side: int, flow: str, metric: str | None = None) -> None:
+    """A one-line MetricInputError for frames too small for the flow backend (never a cv2 error)."""
+    if min(height, width) < min_side:
+        who = f"{metric}: " if metric else ""
+        raise MetricInputError(
+            f"{who}optical flow ({flow}) needs frames of at least {min_side}x{min_side} pixels, "
+            f"got {height}x{width}" + ("; use flow: dis" if min_side == RAFT_MIN_SIDE else "")
+        )
+
 
 def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> np.ndarray:
-    """DIS flow from RGB uint8 frame `a` to `b`: float32 [H, W, 2]."""
+    """DIS flow from RGB uint8 frame `a` to `b`: float32 [H, W, 2]. Frames under
+    DIS_MIN_SIDE pixels on a side raise MetricInputError."""
+    check_flow_size(int(a.shape[0]), int(a.shape[1]), DIS_MIN_SIDE, "OpenCV DIS")
     dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # one per call: it keeps state
     ga = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
@@ -69,6 +86,14 @@ class FlowEstimator:
             raise ConfigError(f"flow must be dis, raft, raft_small or raft_large, got {self.backend!r}")
 
     @property
+    def min_side(self) -> int:
+        """The smallest frame side this backend can take."""
+        return DIS_MIN_SIDE if self._raft is None else RAFT_MIN_SIDE
+
+    def check_size(self, height: int, width: int, metric: str | None = None) -> None:
+        check_flow_size(height, width, self.min_side, "OpenCV DIS" if self._raft is None else "RAFT", metric)
+
+    @property
     def id(self) -> str:
         """Identifies the flow (backend, weights, settings), for shared per-clip results."""
         if self._raft is None:
@@ -99,8 +124,7 @@ class FlowEstimator:
             return x.permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1.0
 
         h, w = a.shape[1:3]
-        if min(h, w) < 128:
-            raise MetricInputError(f"RAFT flow needs frames of at least 128x128 pixels, got {h}x{w}; use flow: dis")
+        self.check_size(int(h), int(w))
         ph, pw = (-h) % 8, (-w) % 8  # RAFT needs sizes divisible by 8
         pa = F.pad(prep(a), (0, pw, 0, ph), mode="replicate")
         pb = F.pad(prep(b), (0, pw, 0, ph), mode="replicate")
@@ -125,6 +149,10 @@ class ClipFlows:
     @property
     def info(self) -> dict[str, Any]:
         return self.estimator.info
+
+    def check_size(self, videos: torch.Tensor, metric: str) -> None:
+        """Raise `metric`'s one-line MetricInputError if [B, T, H, W, 3] frames are too small."""
+        self.estimator.check_size(int(videos.shape[2]), int(videos.shape[3]), metric)
 
     def forward(self, videos: torch.Tensor) -> list[np.ndarray]:
         """uint8 [B, T, H, W, 3] -> per clip, forward flows float32 [T-1, H, W, 2]."""

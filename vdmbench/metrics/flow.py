@@ -50,6 +50,7 @@ class FlowWarpingError(PerSampleMetric):
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
+        self.flow.check_size(videos, self.name)  # before any flow: OpenCV fails on tiny frames
         out = []
         for i in range(len(videos)):  # clip by clip: one clip's flows in memory at a time
             one = videos[i:i + 1]

@@ -51,6 +51,7 @@ class Motion(PerSampleMetric):
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
+        self.flow.check_size(videos, self.name)  # before any flow: OpenCV fails on tiny frames
         h, w = videos.shape[2:4]
         means, tops = [], []
         for i in range(len(videos)):

@@ -35,6 +35,7 @@ from vdmbench.core.errors import (
     VideoError,
     error_text,
 )
+from vdmbench.core.faults import environment_failure_text
 from vdmbench.core.hashing import sha256_file
 from vdmbench.core.naming import safe_filename
 from vdmbench.core.provenance import environment, git_sha, redact_config
@@ -192,6 +193,7 @@ class Runner:
         with self.store.session():
             run_id, resumed = self.start_or_resume()
             done = self.store.done_sample_ids(run_id, include_failed=not self._retry_failed(run_id))
+            done -= self._failed_by_environment(run_id)  # a full disk or a killed worker: try again
             todo = [p for p in planned if p.sample_id not in done]
             hits = self.store.lookup_generations([p.cache_key for p in todo]) if self.options.cache else {}
         remove_stale_temporaries(self.files.video_dir)
@@ -226,7 +228,10 @@ class Runner:
                     rows = per_sample_statistics(self.store, run_id, metrics) + set_level
                     ok, failed = self.store.finish_run(run_id, rows)
         except BaseException:
-            self.store.set_run_status(run_id, "interrupted")
+            try:
+                self.store.set_run_status(run_id, "interrupted")
+            except Exception:
+                pass  # e.g. the disk is full: the run stays 'running', resumable all the same
             raise
         finally:
             if self._run_lock is not None:
@@ -234,6 +239,12 @@ class Runner:
                 self._run_lock = None
         return RunSummary(run_id, self.options.db_path, ok, failed, generated, cached, rows, resumed,
                           status="finished" if ok else "failed", threads=self.threads)
+
+    def _failed_by_environment(self, run_id: str) -> set[str]:
+        """Failed samples whose error was the machine's (a full disk, EIO, a killed worker), as
+        older versions stored them: never a sample's own failure, so resume tries them again."""
+        return {sid for sid, error in self.store.failed_samples(run_id)
+                if environment_failure_text(error or "") is not None}
 
     def _retry_failed(self, run_id: str) -> bool:
         if self.options.retry_failed:

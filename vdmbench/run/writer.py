@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vdmbench.core.errors import VdmbenchError, error_text
+from vdmbench.core.faults import raise_if_environment
 from vdmbench.core.hashing import sha256_file
 from vdmbench.core.video import Video, write_preview, write_video
 from vdmbench.run.plan import PlannedSample
@@ -54,7 +55,9 @@ class SampleFiles:
     def store(self, items: Sequence[FinishedSample], written: list[Path]) -> tuple[list[SampleRecord], dict, list]:
         """Write the lossless file, hash and preview of each newly generated sample (adding the
         files to `written`, to be synced before the rows are committed); returns the rows. A sample
-        whose file cannot be written is recorded as failed. Runs in the writer."""
+        whose file cannot be written is recorded as failed, unless the machine failed (a full
+        disk, EIO, a read-only file system): that raises EnvironmentFailure and stops the run, which
+        stays resumable. Runs in the writer."""
         records: list[SampleRecord] = []
         values: dict[str, dict[str, float]] = {}
         generations: list[tuple] = []
@@ -63,21 +66,24 @@ class SampleFiles:
             video = it.video
             stored = video is not None  # generated or cached; a clip that failed scoring is kept too
             if video is not None and it.fresh:
+                target = self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4"
                 try:
-                    path = write_video(video, self.video_dir / f"{p.prompt.id}-s{p.seed}-{p.cache_key[:12]}.mp4")
+                    path = write_video(video, target)
                     written.append(path)
                     info.update(path=path, sha256=sha256_file(path))
                     generations.append((p.cache_key, self.relative(path), info["sha256"], info["gen_seconds"],
                                         info.get("notes")))
                 except Exception as e:
+                    raise_if_environment(e, str(target))  # not the sample's fault: never stored as failed
                     error, stored = error_text(e), False
             if video is not None and stored and self.preview:
                 prev = self.preview_dir / f"{p.cache_key}.mp4"
                 if not prev.is_file():
                     try:
                         written.append(write_preview(video, prev))
-                    except VdmbenchError:
-                        pass  # a preview is a convenience; the lossless file is the result
+                    except VdmbenchError as e:
+                        raise_if_environment(e, str(prev))
+                        # otherwise: a preview is a convenience; the lossless file is the result
                 info["preview"] = prev
             ok = error is None
             records.append(SampleRecord(
@@ -135,7 +141,7 @@ class SampleWriter:
     files are complete and synced, so a SIGKILL (or a power cut) at any moment leaves the database
     consistent: a sample whose row was not committed is generated again on resume, its file
     replaced atomically, a temporary file deleted by its pid. A file that cannot be written makes a
-    failed sample; a failed database write stops the run.
+    failed sample; a failed database write, or a full or failing disk, stops the run.
     """
 
     def __init__(self, files: SampleFiles, store: Store, run_id: str, *, flush_seconds: float,

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from vdmbench.core.errors import StoreError
+from vdmbench.core.faults import raise_if_environment
 
 Connection = duckdb.DuckDBPyConnection
 
@@ -179,7 +180,10 @@ class Engine:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # a failed write (a full disk) may have invalidated the database: the error below says why
                 raise
             finally:
                 if in_session:
@@ -202,6 +206,7 @@ class Engine:
                     alias, con = None, None  # a plain duckdb.connect() of this process has it: share that
                     break
                 if isinstance(e, duckdb.Error) and not _is_lock_error(e):
+                    raise_if_environment(e, f"the results database {self.path}")
                     raise StoreError(f"{self.path}: cannot open the results database ({e})") from e
                 if time.monotonic() > deadline:
                     raise StoreError(
@@ -219,16 +224,22 @@ class Engine:
                 yield con
             finally:
                 _DUCKDB.release(alias, con)
-        except (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException) as e:
-            # A block that cannot be read: the file is truncated or damaged (not busy, not a bug
-            # of the caller). One line that says what to do, instead of DuckDB's traceback.
-            raise StoreError(unreadable(self.path, e)) from e
+        except duckdb.Error as e:
+            # A full or failing disk (DuckDB then invalidates the database): one line that says
+            # what to do, and the run stays resumable.
+            raise_if_environment(e, f"the results database {self.path}")
+            if isinstance(e, (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException)):
+                # A block that cannot be read: the file is truncated or damaged (not busy, not a bug
+                # of the caller). One line that says what to do, instead of DuckDB's traceback.
+                raise StoreError(unreadable(self.path, e)) from e
+            raise
 
     @contextmanager
     def _connect_directly(self) -> Iterator[Connection]:
         try:
             con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.Error as e:
+            raise_if_environment(e, f"the results database {self.path}")
             raise StoreError(f"{self.path}: cannot open the results database ({e})") from e
         try:
             yield con

@@ -7,7 +7,10 @@ refuses two files with the same stem for one request."""
 import pytest
 import torch
 
-from vdmbench.core.errors import MetricInputError
+from vdmbench.adapters.base import GenerationRequest
+from vdmbench.adapters.folder import FolderAdapter
+from vdmbench.core.errors import AdapterError, MetricInputError
+from vdmbench.core.video import Video, write_video
 from vdmbench.features.flow import dis_flow
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
 
@@ -36,3 +39,40 @@ def test_smallest_accepted_size_works():
     clips = torch.randint(0, 256, (1, 3, 16, 64, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     values = build_metric("motion", MetricContext()).sample_values(ClipBatch(videos=clips, prompts=["x"]))
     assert torch.isfinite(values["motion_mean"]).all()
+
+
+# -- the folder adapter: extensions in any case, one file per request --------------------------------
+
+def _clip(seed: int) -> Video:
+    g = torch.Generator().manual_seed(seed)
+    return Video(torch.randint(0, 256, (6, 16, 16, 3), generator=g, dtype=torch.uint8), 8.0)
+
+
+def _req(text: str, seed: int) -> GenerationRequest:
+    return GenerationRequest(prompt=text, seed=seed, num_frames=6, height=16, width=16, fps=8.0,
+                             extra={"prompt_id": text})
+
+
+def test_folder_finds_upper_case_extensions(tmp_path):
+    write_video(_clip(0), tmp_path / "clip.mp4")
+    (tmp_path / "clip.mp4").rename(tmp_path / "clip-0.MP4")
+    write_video(_clip(1), tmp_path / "other-0.Mkv")
+    a = FolderAdapter("f", str(tmp_path))
+    out = a.generate([_req("clip", 0), _req("other", 0)])
+    assert torch.equal(out[0].frames, _clip(0).frames)
+    assert torch.equal(out[1].frames, _clip(1).frames)
+    assert a.coverage([_req("clip", 0), _req("other", 0)]).summary() == "2 found, 0 missing, 0 extra"
+
+
+def test_folder_two_files_with_one_stem_are_ambiguous(tmp_path):
+    write_video(_clip(0), tmp_path / "a-0.mp4")
+    write_video(_clip(1), tmp_path / "a-0.mkv")
+    write_video(_clip(2), tmp_path / "b-0.mp4")
+    a = FolderAdapter("f", str(tmp_path))
+    out = a.generate([_req("a", 0), _req("b", 0)])
+    assert isinstance(out[0], AdapterError)
+    assert "'a-0.mkv'" in str(out[0]) and "'a-0.mp4'" in str(out[0])
+    assert "both match" in str(out[0])
+    assert isinstance(out[1], Video)  # the other request is unaffected
+    cov = a.coverage([_req("a", 0), _req("b", 0)])
+    assert cov.found == 1 and len(cov.missing) == 1 and "a-0.mkv" in cov.missing[0]

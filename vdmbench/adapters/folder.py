@@ -7,7 +7,9 @@ Files are matched to (prompt, seed) requests by, in order:
   as written, or sanitized as `vdmbench.core.naming.vbench_filename` does for unsafe texts);
 - `{prompt_id}-{seed}.mp4`, `{prompt_id}-s{seed}.mp4` or `{prompt_id}.mp4`.
 
-A missing video fails only its own sample, with the name that was expected and the closest names
+Extensions match in any case (`clip.MP4` like `clip.mp4`). Two files with one name and different
+extensions (`a.mp4` and `a.gif`) are ambiguous: that request fails naming both, rather than one
+being picked silently. A missing video fails only its own sample, with the name that was expected and the closest names
 found; `coverage()` (and `vdmbench vbench check SUITE FOLDER`) lists every missing and extra file
 before a run.
 
@@ -52,6 +54,9 @@ class FolderAdapter(BaseAdapter):
             raise ConfigError(f"model {name!r}: video folder {self.root} does not exist")
         self.trim = trim  # keep the first num_frames frames of longer videos
         self.files = {p.name: p for p in sorted(self.root.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS}
+        self.by_stem: dict[str, list[Path]] = {}  # name without its extension -> files (any case)
+        for p in self.files.values():
+            self.by_stem.setdefault(p.name[: -len(p.suffix)], []).append(p)
         self.manifest = self._read_manifest(manifest) if manifest else {}
         self.used: set[str] = set()
         self.capabilities = Capabilities(tasks=TASKS, batch_size=8)
@@ -90,17 +95,21 @@ class FolderAdapter(BaseAdapter):
         return out
 
     def candidates(self, req: GenerationRequest) -> list[Path]:
+        """The files that may hold this request's video, best first. Raises AdapterError when one
+        name exists with several extensions (nothing says which one is meant)."""
         pid = str(req.extra.get("prompt_id", ""))
         found = [self.manifest[k] for k in ((pid, req.seed), (req.prompt, req.seed)) if k in self.manifest]
         stems = [f"{req.prompt}-{req.seed}", vbench_filename(req.prompt, req.seed, suffix=""),
                  f"{safe_filename(req.prompt, 200)}-{req.seed}"]
         if pid:
             stems += [f"{pid}-{req.seed}", f"{pid}-s{req.seed}", pid]
-        for stem in stems:
-            for ext in VIDEO_EXTENSIONS:
-                name = stem + ext
-                if name in self.files:
-                    found.append(self.files[name])
+        for stem in dict.fromkeys(stems):
+            same = self.by_stem.get(stem, [])
+            if len(same) > 1 and not found:  # the best match is ambiguous
+                names = " and ".join(repr(p.name) for p in same)
+                raise AdapterError(f"{names} in {self.root} both match prompt {req.prompt!r} seed {req.seed}; "
+                                   "remove one or name the file in a manifest")
+            found += same
         return found
 
     def generate_one(self, request: GenerationRequest) -> Video:
@@ -126,7 +135,11 @@ class FolderAdapter(BaseAdapter):
         cov = Coverage()
         used: set[Path] = set()
         for req in requests:
-            paths = [p for p in self.candidates(req) if p.is_file()]
+            try:
+                paths = [p for p in self.candidates(req) if p.is_file()]
+            except AdapterError as e:  # ambiguous: two files for one request
+                cov.missing.append(f"{req.extra.get('prompt_id', '?')} seed {req.seed}: {e}")
+                continue
             if paths:
                 cov.found += 1
                 used.add(paths[0].resolve())

@@ -48,13 +48,29 @@ def find_shard_set(store: Store, run_ids: list[str] | None) -> list[RunRecord]:
 
 
 def merge(store: Store, shards: list[RunRecord], results_dir: str | Path = DEFAULT_RESULTS_DIR) -> str:
+    """Merge `shards` into a new run; returns its id.
+
+    Killed at any moment, a merge leaves either nothing, or a run in state 'merging' that no
+    `vdmbench run` ever adopts (resumable_runs skips it) and that the next merge of the same suite
+    and model config deletes, in the transaction that copies the samples again. The metrics and
+    the state 'finished' are written together, in one transaction."""
     first = shards[0]
     merged_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     ids = [s["run_id"] for s in shards]
-    store.create_merged_run(merged_id, first["run_id"], ids)
     suite = parse_suite(first["suite_config"], source=f"run {first['run_id']}")
     runner = Runner(suite, first["model_config"], RunOptions(results_dir=Path(results_dir), db=store.path, progress=False))
-    rows = runner.statistics(merged_id, runner.build_metrics())
-    store.record_run_metrics(merged_id, rows)
-    store.set_run_status(merged_id, "finished", finished=True)
+    metrics = runner.build_metrics()  # before anything is written: a bad metric leaves nothing behind
+    lock = runner._lock(merged_id)
+    try:
+        leftovers = []
+        for run_id in store.merging_leftovers(first["suite_hash"], first["config_hash"]):
+            held = runner._lock(run_id)  # taken: its merge is dead (the OS drops a killed process's lock)
+            if held is not None:
+                leftovers.append(run_id)
+                held.close()
+        store.create_merged_run(merged_id, first["run_id"], ids, replaces=leftovers)
+        store.finish_merged_run(merged_id, runner.statistics(merged_id, metrics))
+    finally:
+        if lock is not None:
+            lock.close()
     return merged_id

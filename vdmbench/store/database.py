@@ -112,7 +112,8 @@ class Store:
             return _runs.status(con, run_id)
 
     def resumable_runs(self, suite_hash: str, config_hash: str, shard: str | None) -> list[str]:
-        """Unfinished runs with the same suite, adapter config and shard, newest first."""
+        """Unfinished runs with the same suite, adapter config and shard, newest first; never a
+        merge's run (state 'merging': a merge in progress, or what a killed one left)."""
         with self._connect() as con:
             return _runs.resumable(con, suite_hash, config_hash, shard)
 
@@ -127,11 +128,27 @@ class Store:
         with self._connect() as con:
             return _runs.finished_shards(con)
 
-    def create_merged_run(self, merged_id: str, template_id: str, shard_ids: Sequence[str]) -> None:
+    def create_merged_run(self, merged_id: str, template_id: str, shard_ids: Sequence[str],
+                          replaces: Sequence[str] = ()) -> None:
         """A new run `merged_id` ('merging', no shard) with the manifest of `template_id` and the
-        samples and per-sample values of the runs `shard_ids`, in one transaction."""
+        samples and per-sample values of the runs `shard_ids`, in one transaction, which also
+        deletes the runs `replaces` (what killed merges left in state 'merging')."""
         with self._transaction() as con:
+            if replaces:
+                _runs.delete(con, replaces)
             _runs.copy_shards(con, merged_id, template_id, shard_ids)
+
+    def merging_leftovers(self, suite_hash: str, config_hash: str) -> list[str]:
+        """Runs of this suite and model config still in state 'merging' (a merge in progress, or
+        one that was killed). A run never resumes one of them (see resumable_runs)."""
+        with self._connect() as con:
+            return _runs.merging_leftovers(con, suite_hash, config_hash)
+
+    def finish_merged_run(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record a merged run's metrics and mark it finished, in one transaction."""
+        with self._transaction() as con:
+            _metrics.record(con, run_id, rows)
+            _runs.set_status(con, run_id, "finished", finished=True)
 
     def finish_run(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
         """Record the run metrics and mark the run done in one transaction (a run is never

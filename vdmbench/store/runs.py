@@ -41,7 +41,7 @@ def status(con: Connection, run_id: str) -> str | None:
 def resumable(con: Connection, suite_hash: str, config_hash: str, shard: str | None) -> list[str]:
     rows = con.execute(
         """SELECT run_id FROM runs WHERE suite_hash = ? AND config_hash = ?
-           AND shard IS NOT DISTINCT FROM ? AND status <> 'finished'
+           AND shard IS NOT DISTINCT FROM ? AND status NOT IN ('finished', 'merging')
            ORDER BY started_at DESC, run_id DESC""",
         [suite_hash, config_hash, shard],
     ).fetchall()
@@ -63,6 +63,19 @@ def get(con: Connection, run_id: str, where: str) -> RunRecord:
 def finished_shards(con: Connection) -> list[RunRecord]:
     rows = con.execute(f"{_SELECT} WHERE shard IS NOT NULL AND status = 'finished' ORDER BY started_at DESC").fetchall()
     return [RunRecord.from_row(r) for r in rows]
+
+
+def merging_leftovers(con: Connection, suite_hash: str, config_hash: str) -> list[str]:
+    """Runs left in state 'merging' (by a merge that was killed) of this suite and model config."""
+    rows = con.execute("SELECT run_id FROM runs WHERE status = 'merging' AND suite_hash = ? AND config_hash = ?",
+                       [suite_hash, config_hash]).fetchall()
+    return [r[0] for r in rows]
+
+
+def delete(con: Connection, run_ids: Sequence[str]) -> None:
+    """Remove runs with their samples and values (a killed merge's leftovers)."""
+    for table in ("run_metrics", "sample_metrics", "samples", "runs"):
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [list(run_ids)])
 
 
 def copy_shards(con: Connection, merged_id: str, template_id: str, shard_ids: Sequence[str]) -> None:

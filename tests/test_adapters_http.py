@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.fixtures.fake_video_api import SENTINEL, FakeVideoApi
+from tests.fixtures.fake_video_api import SENTINEL, URL_TOKEN, FakeVideoApi
 from vdmbench.adapters.base import GenerationRequest
 from vdmbench.adapters.http import HttpAdapter, json_path, render_template
 from vdmbench.core.errors import AdapterError, ConfigError
@@ -65,7 +65,8 @@ def test_rate_limit_spaces_calls(api, tmp_path):
 
 
 def test_retries_on_429_500_and_timeouts_without_a_second_job(api, tmp_path):
-    a = HttpAdapter("api", **params(api, tmp_path))
+    # The config declares the API idempotent: a timed-out submission is sent again with its key.
+    a = HttpAdapter("api", **params(api, tmp_path, idempotency_header="Idempotency-Key"))
     out = a.generate([req("ratelimited cat"), req("flaky dog"), req("slow bird")])
     assert all(isinstance(v, Video) for v in out), out
     assert api.attempts["ratelimited cat"] == 2 and api.attempts["flaky dog"] == 2
@@ -74,7 +75,7 @@ def test_retries_on_429_500_and_timeouts_without_a_second_job(api, tmp_path):
 
 
 def test_retries_give_up_with_a_clear_error(api, tmp_path):
-    a = HttpAdapter("api", **params(api, tmp_path, max_retries=0))
+    a = HttpAdapter("api", **params(api, tmp_path, max_retries=0, idempotency_header="Idempotency-Key"))
     (out,) = a.generate([req("flaky fish")])
     assert isinstance(out, AdapterError) and "giving up after 1 attempts" in str(out) and "HTTP 500" in str(out)
 
@@ -172,9 +173,13 @@ def test_run_through_the_cli_keeps_the_key_out_of_everything(vdmbench_cli, tmp_p
     run = vdmbench_cli("run", "suite=api-suite", "model=fake-api", search)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 samples ok, 2 failed" in run.stdout
-    assert SENTINEL not in run.stdout + run.stderr
+    assert SENTINEL not in run.stdout + run.stderr and URL_TOKEN not in run.stdout + run.stderr
     leaked = [f for f in tmp_path.rglob("*") if f.is_file() and SENTINEL.encode() in f.read_bytes()]
     assert leaked == [], leaked
+    # Signed download URLs stay out of every file but the journal (which needs them to resume).
+    logged = [f for f in tmp_path.rglob("*") if f.is_file() and f.suffix != ".json"
+              and URL_TOKEN.encode() in f.read_bytes()]
+    assert logged == [], logged
     assert list((tmp_path / "results" / "http-jobs" / "fake-api").glob("*.json"))
 
 
@@ -199,3 +204,97 @@ def test_i2v_sends_the_conditioning_image(api, tmp_path):
     assert isinstance(out, Video)
     (missing,) = a.generate([GenerationRequest(prompt="x", seed=0, num_frames=6, height=16, width=16, fps=8.0, task="i2v")])
     assert isinstance(missing, AdapterError) and "conditioning image" in str(missing)
+
+
+# -- never paying twice --------------------------------------------------------------------------
+
+def test_a_submit_that_timed_out_after_sending_is_not_posted_again(api, tmp_path):
+    a = HttpAdapter("api", **params(api, tmp_path))  # no idempotency_header: the API cannot dedupe
+    (out,) = a.generate([req("slow heron")])
+    assert isinstance(out, AdapterError) and "ambiguous submit" in str(out), out
+    (entry,) = (tmp_path / "journal" / "api").glob("*.json")
+    assert "the provider may have created the job; check it and clear the journal entry " + str(entry) in str(out)
+    assert api.attempts["slow heron"] == 1  # sent once, never again
+    assert '"ambiguous"' in entry.read_text()
+    (again,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("slow heron")])  # a rerun
+    assert isinstance(again, AdapterError) and "ambiguous submit" in str(again)
+    assert api.attempts["slow heron"] == 1
+    entry.unlink()  # the user checked the provider and cleared the entry
+    (video,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("slow heron")])
+    assert isinstance(video, Video) and api.attempts["slow heron"] == 2
+
+
+def test_a_run_killed_while_submitting_does_not_submit_again(api, tmp_path):
+    from vdmbench.adapters.http_journal import JobJournal
+
+    a = HttpAdapter("api", **params(api, tmp_path))
+    key = a.request_key(req("calm sea"))
+    JobJournal(tmp_path / "journal" / "api").save(key, {"state": "submitting", "seed": 0})
+    (out,) = a.generate([req("calm sea")])
+    assert isinstance(out, AdapterError) and "ambiguous submit" in str(out) and f"{key}.json" in str(out)
+    assert api.attempts["calm sea"] == 0
+    # Where the config declares the API idempotent, such an entry is resubmitted with its key.
+    b = HttpAdapter("api", **params(api, tmp_path, idempotency_header="Idempotency-Key"))
+    JobJournal(tmp_path / "journal" / "api").save(b.request_key(req("calm lake")), {"state": "submitting", "seed": 0})
+    (video,) = b.generate([req("calm lake")])
+    assert isinstance(video, Video) and api.attempts["calm lake"] == 1
+
+
+def test_a_server_error_on_submit_is_not_retried_without_idempotency(api, tmp_path):
+    (out,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("flaky gull")])
+    assert isinstance(out, AdapterError) and "HTTP 500" in str(out) and "not retried" in str(out)
+    assert api.attempts["flaky gull"] == 1
+    (ok,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("ratelimited gull")])
+    assert isinstance(ok, Video) and api.attempts["ratelimited gull"] == 2  # a 429 made no job: retried
+
+
+def test_a_journalled_job_the_api_forgot_names_its_journal_entry(api, tmp_path):
+    (out,) = HttpAdapter("api", **params(api, tmp_path, deadline=0.4)).generate([req("pending moon")])
+    assert isinstance(out, AdapterError) and "deadline" in str(out)
+    api.jobs.clear()  # the provider expired the job
+    (lost,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("pending moon")])
+    (entry,) = (tmp_path / "journal" / "api").glob("*.json")
+    assert isinstance(lost, AdapterError) and "unknown to the API (HTTP 404" in str(lost), lost
+    assert str(entry) in str(lost) and "delete that file" in str(lost)
+    assert api.submits["pending moon"] == 1
+    entry.unlink()
+    api.release()
+    (video,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("pending moon")])
+    assert isinstance(video, Video) and api.submits["pending moon"] == 2
+
+
+def test_the_key_goes_to_the_apis_origin_only_not_another_port(tmp_path):
+    with FakeVideoApi(file_host=True) as api:
+        a = HttpAdapter("api", **params(api, tmp_path, download_hosts=["127.0.0.1"]))
+        (video,) = a.generate([req("river bend")])
+        assert isinstance(video, Video), video
+        assert api.file_auth == [None]  # same host, other port: no Authorization header
+        assert api.downloads["river bend"] == 1
+
+
+def test_signed_url_tokens_never_reach_the_logs(api, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    a = HttpAdapter("api", **params(api, tmp_path))
+    out = a.generate([req("quiet forest"), req("html forest")])
+    assert isinstance(out[0], Video) and isinstance(out[1], AdapterError)
+    assert any(r.name == "httpx" and "/files/" in r.getMessage() for r in caplog.records)  # httpx did log the URLs
+    assert URL_TOKEN not in caplog.text and URL_TOKEN not in str(out[1])
+    assert "?<redacted>" in caplog.text
+    assert URL_TOKEN not in a.scrub(f"oops https://cdn.example.com/v.mp4?sig={URL_TOKEN} failed")
+
+
+def test_typed_placeholders_and_a_poll_url_from_the_submit_answer(api, tmp_path):
+    p = params(api, tmp_path)
+    p["submit"] = {**p["submit"], "body": {**p["submit"]["body"], "fps": "{fps:int}", "fps_text": "{fps:str}",
+                                           "label": "{prompt_id}@{fps:int}", "seconds": "{duration:float}"}}
+    p["poll"] = {k: v for k, v in p["poll"].items() if k != "path"} | {"url_field": "links.status"}
+    (video,) = HttpAdapter("api", **p).generate([req("typed clip")])
+    assert isinstance(video, Video), video  # polled at links.status: the config has no poll.path
+    body = api.bodies["typed clip"]
+    assert body["fps"] == 8 and isinstance(body["fps"], int) and body["frames"] == 6
+    assert body["fps_text"] == "8.0" and body["label"] == "typed-clip@8" and body["seconds"] == 0.75
+    assert render_template({"f": "{fps:int}", "n": "{steps:int}"}, {"fps": 7.6, "steps": None}) == {"f": 8, "n": None}
+    with pytest.raises(ConfigError, match="unknown placeholder types"):
+        HttpAdapter("api", **params(api, tmp_path, submit={"path": "/x", "body": {"f": "{fps:integer}"}, "job_id": "id"}))
+    with pytest.raises(ConfigError, match="url_field"):
+        HttpAdapter("api", **params(api, tmp_path, poll={"status": "s", "done": ["d"], "video_url": "u"}))

@@ -8,10 +8,11 @@
       api_key_env: MY_API_KEY            # the key is read from this variable, never from the YAML
       submit:
         path: /v1/videos                 # POST, JSON body below; {placeholders} are filled per request
-        body: {model: gen-1, prompt: "{prompt}", seed: "{seed}", frames: "{num_frames}"}
+        body: {model: gen-1, prompt: "{prompt}", seed: "{seed}", frames: "{num_frames}", fps: "{fps:int}"}
         job_id: id                       # JSON path of the job id in the answer
+      idempotency_header: Idempotency-Key  # only where the API drops duplicates by it (default: none)
       poll:
-        path: /v1/videos/{job_id}
+        path: /v1/videos/{job_id}        # or url_field: links.status (the submit answer's poll URL)
         status: status                   # JSON path of the state
         done: [succeeded]
         failed: [failed, canceled]
@@ -24,21 +25,25 @@
 
 Placeholders: prompt, prompt_id, seed, num_frames, height, width, fps, duration, steps, guidance,
 task, image_b64 and image_data_url (the first conditioning frame as PNG, for i2v). A value that is
-exactly one placeholder keeps its type (an int stays an int).
+exactly one placeholder keeps its type (an int stays an int); `{name:int}` (float, str, bool)
+casts it.
 
 Why it is built this way:
 - Paid calls are never repeated by accident: each request's job id is written to a journal
   (<results_dir>/http-jobs/<model>/<key>.json, key = hash of the endpoints + request; `journal_dir`
-  moves it) before polling, so a restarted run polls the job it
-  already paid for; submissions carry an Idempotency-Key so APIs that support it drop duplicates
-  of a submission whose answer was lost.
+  moves it) before the submission is sent, so a restarted run polls the job it already paid for.
+  A submission that may have arrived (timeout after sending, dropped connection, gateway error, a
+  run stopped mid-submit) is sent again only where `idempotency_header` declares that the API
+  drops duplicates; otherwise the sample fails as an "ambiguous submit" and its entry stays, so no
+  rerun submits it until a person has checked the provider and deleted the entry.
 - Retries (429, 5xx, timeouts, dropped connections) back off exponentially with jitter, honour
   Retry-After, and never go past the request's deadline.
 - Downloads are untrusted: redirects to another host are refused, the API key is only ever sent
-  to the API's own host, HTML and bodies over max_download_bytes are refused, and the file must
-  decode completely with the expected number of frames.
+  to the API's own origin (scheme, host, port), HTML and bodies over max_download_bytes are
+  refused, and the file must decode completely with the expected number of frames.
 - The API key never appears in the database, the logs, the journal or an error message: every
-  message is scrubbed of it before it leaves this module.
+  message is scrubbed of it before it leaves this module. URL query strings (signed tokens) are
+  scrubbed from messages too, and from httpx's/httpcore's log records by a logging filter.
 """
 
 from __future__ import annotations
@@ -77,7 +82,9 @@ from vdmbench.core.video import VIDEO_EXTENSIONS, Video, read_video
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(?::([a-z]+))?\}")
+_CASTS = ("int", "float", "str", "bool")
+_URL_QUERY = re.compile(r"((?:https?|wss?)://[^\s?#'\"<>]*)\?[^\s#'\"<>]*", re.IGNORECASE)
 _FIELDS = ("prompt", "prompt_id", "seed", "num_frames", "height", "width", "fps", "duration", "steps",
            "guidance", "task", "image_b64", "image_data_url")
 _MAX_JSON_BYTES = 4 << 20
@@ -99,8 +106,23 @@ def json_path(data: Any, path: str) -> Any:
     return cur
 
 
+def cast_value(value: Any, to: str | None) -> Any:
+    """A placeholder's value cast to `{name:int}` / `float` / `str` / `bool` (None stays None;
+    a float cast to int is rounded to the nearest integer: fps 8.0 -> 8)."""
+    if to is None or value is None:
+        return value
+    if to == "int":
+        return int(round(value)) if isinstance(value, float) else int(value)
+    if to == "float":
+        return float(value)
+    if to == "bool":
+        return value if isinstance(value, bool) else str(value).lower() not in ("", "0", "false", "no", "none")
+    return str(value)
+
+
 def render_template(template: Any, values: dict[str, Any]) -> Any:
-    """Fill {placeholders} in every string of a JSON-like template."""
+    """Fill {placeholders} in every string of a JSON-like template. A string that is exactly one
+    placeholder keeps the value's type, or takes the one it names (`"{fps:int}"` -> 8)."""
     if isinstance(template, dict):
         return {k: render_template(v, values) for k, v in template.items()}
     if isinstance(template, list):
@@ -109,16 +131,62 @@ def render_template(template: Any, values: dict[str, Any]) -> Any:
         return template
     whole = _PLACEHOLDER.fullmatch(template)
     if whole:
-        return values[whole.group(1)]
-    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+        return cast_value(values[whole.group(1)], whole.group(2))
+    return render_string(template, values)
+
+
+def render_string(template: str, values: dict[str, Any], quoted: bool = False) -> str:
+    """Fill {placeholders} into a string (`quoted`: URL-encoded, for paths)."""
+    def one(m: re.Match[str]) -> str:
+        text = str(cast_value(values[m.group(1)], m.group(2)))
+        return quote(text, safe="") if quoted else text
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def _placeholder_specs(template: Any) -> set[tuple[str, str]]:
+    if isinstance(template, dict):
+        return set().union(*(_placeholder_specs(v) for v in template.values())) if template else set()
+    if isinstance(template, list):
+        return set().union(*(_placeholder_specs(v) for v in template)) if template else set()
+    return set(_PLACEHOLDER.findall(template)) if isinstance(template, str) else set()
 
 
 def _placeholders(template: Any) -> set[str]:
-    if isinstance(template, dict):
-        return set().union(*(_placeholders(v) for v in template.values())) if template else set()
-    if isinstance(template, list):
-        return set().union(*(_placeholders(v) for v in template)) if template else set()
-    return set(_PLACEHOLDER.findall(template)) if isinstance(template, str) else set()
+    return {name for name, _ in _placeholder_specs(template)}
+
+
+def scrub_urls(text: str) -> str:
+    """Query strings of URLs (signed download tokens live there) replaced by `?<redacted>`."""
+    return _URL_QUERY.sub(r"\1?<redacted>", text)
+
+
+class UrlQueryFilter(logging.Filter):
+    """Scrubs URL query strings from log records: httpx logs every request's full URL at INFO,
+    and whatever reaches a logger reaches Hydra's log files too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        scrubbed = scrub_urls(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
+_HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2",
+                 "httpcore.proxy", "hpack", __name__)
+
+
+def install_log_filters() -> None:
+    """The URL filter on the HTTP client's loggers (a logger's filter sees only its own records,
+    so the child loggers get one each). Idempotent."""
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UrlQueryFilter) for f in logger.filters):
+            logger.addFilter(UrlQueryFilter())
 
 
 @dataclass(frozen=True)
@@ -150,9 +218,32 @@ class RateLimiter:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.status = status
+
+
+class _HttpError(AdapterError):
+    """A 4xx answer (the message is scrubbed already)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _BadAnswer(AdapterError):
+    """A 2xx answer that is not the JSON expected."""
+
+
+class _AmbiguousSubmit(Exception):
+    """The submission may have reached the API, and the API does not drop duplicates."""
+
+
+# Answers to a submission that say no job was made: retried even where the API is not idempotent.
+_NOT_PROCESSED = (429, 503)
+# Answers after which a job may exist anyway (a gateway gave up waiting for the API).
+_MAYBE_PROCESSED = (502, 504)
 
 
 class HttpParams(AdapterParams):
@@ -162,12 +253,15 @@ class HttpParams(AdapterParams):
 
     base_url: str = expected("an http(s) URL")
     submit: dict[str, Any] = expected("a mapping with path, job_id (and method, body)")
-    poll: dict[str, Any] = expected("a mapping with path, status, done, video_url (and method, failed, error)")
+    poll: dict[str, Any] = expected(
+        "a mapping with path, status, done, video_url (and method, failed, error; url_field instead of path)")
     api_key_env: str | None = expected("the name of the variable holding the key (never the key)", default=None)
     auth_header: str = expected("a header name", default="Authorization")
     auth_prefix: str = expected("a string", default="Bearer ")
     headers: dict[str, str] | None = expected("a mapping of header -> value", default=None)
-    idempotency_header: str | None = expected("a header name or null", default="Idempotency-Key")
+    idempotency_header: str | None = expected(
+        "a header name the API deduplicates submissions by (e.g. Idempotency-Key), or null when it has none",
+        default=None)
     tasks: list[Task] | None = expected("a list of tasks", default=None)
     batch_size: int | None = expected("an integer >= 1 (default: concurrency)", default=None, ge=1)
     concurrency: int = expected("an integer >= 1 (jobs in flight at once)", default=4, ge=1)
@@ -193,15 +287,27 @@ class HttpParams(AdapterParams):
         if split.scheme not in ("http", "https") or not split.hostname:
             raise Problem(f"base_url must be an http(s) URL, got {self.base_url!r}")
         for what, spec, required in (("submit", self.submit, ("path", "job_id")),
-                                     ("poll", self.poll, ("path", "status", "done", "video_url"))):
+                                     ("poll", self.poll, ("status", "done", "video_url"))):
             if any(k not in spec for k in required):
                 raise Problem(f"'{what}' must be a mapping with {', '.join(required)}")
-        unknown = (_placeholders(self.submit.get("body")) | _placeholders(self.submit["path"])) - set(_FIELDS)
+        if "path" not in self.poll and "url_field" not in self.poll:
+            raise Problem("'poll' needs path (e.g. /v1/videos/{job_id}) or url_field (the JSON path of the "
+                          "poll URL in the submit answer)")
+        specs = _placeholder_specs(self.submit.get("body")) | _placeholder_specs(self.submit["path"])
+        unknown = {name for name, _ in specs} - set(_FIELDS)
         if unknown:
             raise Problem(f"unknown placeholders {sorted(unknown)} in submit; known: {list(_FIELDS)}")
-        if _placeholders(self.poll["path"]) - {"job_id"}:
+        bad_casts = sorted(f"{{{n}:{t}}}" for n, t in specs if t and t not in _CASTS)
+        if bad_casts:
+            raise Problem(f"unknown placeholder types {bad_casts} in submit; known: {list(_CASTS)}")
+        if _placeholders(self.poll.get("path", "")) - {"job_id"}:
             raise Problem("poll.path may only use {job_id}")
         return self
+
+    @property
+    def idempotent(self) -> bool:
+        """The config declares that the API drops duplicate submissions carrying the same key."""
+        return bool(self.idempotency_header)
 
 
 class HttpAdapter(BaseAdapter):
@@ -216,6 +322,8 @@ class HttpAdapter(BaseAdapter):
         self._identity = {"base_url": p.base_url, "submit": p.submit, "poll": p.poll}
         self.base_url = p.base_url.rstrip("/") + "/"
         self.api_host = urlsplit(p.base_url).hostname or ""  # check() refused a URL without one
+        self.api_origin = _origin(p.base_url)
+        install_log_filters()
         self._key = ""
         if p.api_key_env:
             self._key = os.environ.get(p.api_key_env, "")
@@ -244,11 +352,13 @@ class HttpAdapter(BaseAdapter):
 
     @staticmethod
     def _endpoint(spec: dict[str, Any], method: str) -> Endpoint:
-        return Endpoint(str(spec["path"]), str(spec.get("method", method)).upper(), spec.get("body"))
+        return Endpoint(str(spec.get("path", "")), str(spec.get("method", method)).upper(), spec.get("body"))
 
     # -- secrets ---------------------------------------------------------------------------------
     def scrub(self, text: str) -> str:
-        """The text with the API key removed (servers do echo headers back in error bodies)."""
+        """The text with the API key and URL query strings (signed tokens) removed: servers do
+        echo headers and URLs back in error bodies."""
+        text = scrub_urls(text)
         return text.replace(self._key, "<redacted>") if self._key else text
 
     def _fail(self, message: str) -> AdapterError:
@@ -301,7 +411,11 @@ class HttpAdapter(BaseAdapter):
                     try:
                         return await asyncio.wait_for(self._one(client, req), deadline)
                     except asyncio.TimeoutError:
-                        entry = self.journal.load(self.request_key(req)) or {}
+                        key = self.request_key(req)
+                        entry = self.journal.load(key) or {}
+                        if entry.get("state") == "submitting" and not self.params.idempotent:
+                            # Cancelled while the submission was in flight: it may have arrived.
+                            raise self._ambiguous(key, entry, f"deadline of {deadline:g} s exceeded during submit") from None
                         job = f" (job {entry['job_id']} stays in the journal and is polled again on the next run)" \
                             if entry.get("job_id") else ""
                         raise self._fail(f"deadline of {deadline:g} s exceeded{job}") from None
@@ -319,23 +433,43 @@ class HttpAdapter(BaseAdapter):
                 return self._validate(path, req)
             except VdmbenchError:
                 log.warning("%s: journalled video for %s unusable; fetching it again", self.name, key[:12])
+        if entry.get("state") == "ambiguous":
+            raise self._ambiguous(key, entry, entry.get("reason") or "a previous submission's answer was lost")
         if not entry.get("job_id"):
-            # Written before the call, so a submission whose answer is lost is retried with the
-            # same idempotency key after a restart.
+            if entry.get("state") == "submitting" and not self.params.idempotent:
+                # A run stopped while this submission was in flight: the job may exist.
+                raise self._ambiguous(key, entry, "a previous run stopped while submitting")
+            # Written before the call: a submission whose answer is lost is retried with the same
+            # idempotency key where the API has one, and is never sent again blindly where not.
             entry = {"state": "submitting", "prompt_id": req.extra.get("prompt_id"), "seed": req.seed,
                      "created_at": time.time()}
             self.journal.save(key, entry)
-            job_id = await self._submit(client, req, key)
+            try:
+                job_id, poll_url = await self._submit(client, req, key)
+            except _AmbiguousSubmit as e:
+                raise self._ambiguous(key, entry, str(e)) from None
+            except (AdapterError, _Retryable):
+                self.journal.remove(key)  # no job was made (or the API dedupes): a later run may try again
+                raise
             entry = {**entry, "state": "submitted", "job_id": job_id, "submitted_at": time.time()}
+            if poll_url:
+                entry["poll_url"] = poll_url
             self.journal.save(key, entry)
             log.info("%s: submitted %s-s%s as job %s", self.name, req.extra.get("prompt_id"), req.seed, job_id)
         else:
             log.info("%s: resuming job %s from the journal (not submitted again)", self.name, entry["job_id"])
         try:
-            url = await self._wait_done(client, str(entry["job_id"]))
+            url = await self._wait_done(client, str(entry["job_id"]), entry.get("poll_url"))
         except _JobFailed as e:
             self.journal.remove(key)  # a failed job is not billed as a video: a later run may try again
             raise self._fail(str(e)) from None
+        except _HttpError as e:
+            if e.status in (404, 410):
+                raise self._fail(
+                    f"job {entry['job_id']} is unknown to the API (HTTP {e.status} on poll; it may have expired "
+                    f"or been deleted); its journal entry {self.journal.entry_path(key)} keeps this request from "
+                    "being submitted again: delete that file to submit it again (a new, paid job)") from None
+            raise
         suffix = Path(urlsplit(url).path).suffix.lower()
         suffix = suffix if suffix in VIDEO_EXTENSIONS else ".mp4"
         path = self.journal.video_path(key, suffix)
@@ -366,21 +500,49 @@ class HttpAdapter(BaseAdapter):
             values.update(image_b64=b64, image_data_url=f"data:image/png;base64,{b64}")
         return values
 
-    async def _submit(self, client: Any, req: GenerationRequest, key: str) -> str:
+    def _ambiguous(self, key: str, entry: dict[str, Any], reason: str) -> AdapterError:
+        """Journal the request as ambiguous (no run submits it again until the entry is cleared)
+        and the error that fails its sample."""
+        reason = self.scrub(reason)
+        if entry.get("state") != "ambiguous":
+            self.journal.save(key, {**entry, "state": "ambiguous", "reason": reason, "ambiguous_at": time.time()})
+        return self._fail(
+            f"ambiguous submit ({reason}): the provider may have created the job; check it and clear the journal "
+            f"entry {self.journal.entry_path(key)} (delete the file) to submit this request again, or set "
+            "idempotency_header if the API deduplicates submissions")
+
+    async def _submit(self, client: Any, req: GenerationRequest, key: str) -> tuple[str, str | None]:
+        """The job id and, with poll.url_field, the poll URL the answer gives."""
         values = self._values(req)
-        url = self._url(render_template(self.submit.path, {k: quote(str(v), safe="") for k, v in values.items()}))
+        url = self._url(render_string(self.submit.path, values, quoted=True))
         idem = self.params.idempotency_header
         headers = {idem: key} if idem else {}
         body = render_template(self.submit.body, values) if self.submit.body is not None else None
-        data = await self._json(client, self.submit.method, url, json_body=body, headers=headers)
+        once = not self.params.idempotent
+        try:
+            data = await self._json(client, self.submit.method, url, json_body=body, headers=headers, once=once)
+        except _BadAnswer as e:
+            if once:  # a 2xx answer: the job may well exist
+                raise _AmbiguousSubmit(str(e).removeprefix(f"{self.name}: ")) from None
+            raise
         job_id = json_path(data, str(self.params.submit["job_id"]))
         if job_id is None or isinstance(job_id, (dict, list)) or str(job_id) == "":
-            raise self._fail(f"submit answer has no job id at '{self.params.submit['job_id']}'")
-        return str(job_id)
+            message = f"submit answer has no job id at '{self.params.submit['job_id']}'"
+            if once:
+                raise _AmbiguousSubmit(message)
+            raise self._fail(message)
+        poll_url = None
+        field = self.params.poll.get("url_field")
+        if field:
+            found = json_path(data, str(field))
+            if not isinstance(found, str) or not found:
+                raise _AmbiguousSubmit(f"job {job_id} was created but the answer has no poll URL at '{field}'")
+            poll_url = self._url(found)
+        return str(job_id), poll_url
 
-    async def _wait_done(self, client: Any, job_id: str) -> str:
+    async def _wait_done(self, client: Any, job_id: str, poll_url: str | None = None) -> str:
         spec = self.params.poll
-        url = self._url(self.poll.path.replace("{job_id}", quote(job_id, safe="")))
+        url = poll_url or self._url(self.poll.path.replace("{job_id}", quote(job_id, safe="")))
         done, failed = set(map(str, spec["done"])), set(map(str, spec.get("failed") or ()))
         interval = self.params.poll_interval
         while True:
@@ -403,12 +565,15 @@ class HttpAdapter(BaseAdapter):
 
     def _headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {**(self.params.headers or {}), **(extra or {})}
-        if self._key and urlsplit(url).hostname == self.api_host:  # the key goes to the API only
+        if self._key and _origin(url) == self.api_origin:  # the key goes to the API's origin only
             headers[self.params.auth_header] = f"{self.params.auth_prefix}{self._key}"
         return headers
 
     async def _json(self, client: Any, method: str, url: str, json_body: Any = None,
-                    headers: dict[str, str] | None = None) -> Any:
+                    headers: dict[str, str] | None = None, once: bool = False) -> Any:
+        """The JSON answer, retried on failures. `once`: a call that must not reach the API twice
+        (a submission to an API without idempotency keys): retried only where it surely did not
+        arrive; where it may have, _AmbiguousSubmit."""
         async def attempt() -> Any:
             async with self._open(client, method, url, json_body, headers) as resp:
                 body = await _read_limited(resp, _MAX_JSON_BYTES, "answer")
@@ -416,9 +581,10 @@ class HttpAdapter(BaseAdapter):
                 return json.loads(body)
             except ValueError:
                 ctype = resp.headers.get("content-type", "?")
-                raise self._fail(f"{method} {_short(url)}: answer is not JSON ({ctype}): {body[:120]!r}") from None
+                raise _BadAnswer(self.scrub(f"{self.name}: {method} {_short(url)}: answer is not JSON "
+                                            f"({ctype}): {body[:120]!r}")) from None
 
-        return await self._retrying(attempt, f"{method} {_short(url)}")
+        return await self._retrying(attempt, f"{method} {_short(url)}", once=once)
 
     async def _download(self, client: Any, url: str, path: Path) -> None:
         host = urlsplit(url).hostname
@@ -448,7 +614,7 @@ class HttpAdapter(BaseAdapter):
               headers: dict[str, str] | None = None) -> _Response:
         return _Response(self, client, method, url, json_body, headers)
 
-    async def _retrying(self, attempt: Any, what: str) -> Any:
+    async def _retrying(self, attempt: Any, what: str, once: bool = False) -> Any:
         import httpx
 
         p = self.params
@@ -457,8 +623,17 @@ class HttpAdapter(BaseAdapter):
                 return await attempt()
             except _Retryable as e:
                 reason, retry_after = str(e), e.retry_after
+                if once and e.status in _MAYBE_PROCESSED:
+                    raise _AmbiguousSubmit(f"{what}: {reason}") from None
+                if once and e.status not in _NOT_PROCESSED:
+                    raise self._fail(f"{what}: {reason} (not retried: the API has no idempotency key, and "
+                                     "a job may not be paid for twice)") from None
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+                reason, retry_after = f"{type(e).__name__}", None  # nothing was sent
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 reason, retry_after = f"{type(e).__name__}", None
+                if once:  # sent, or partly sent: the API may have made the job
+                    raise _AmbiguousSubmit(f"{what}: {reason} after sending") from None
             if n == p.max_retries:
                 raise self._fail(f"{what}: giving up after {n + 1} attempts (last: {reason})")
             delay = min(p.max_backoff, p.backoff * 2 ** n) * random.uniform(0.5, 1.5)
@@ -501,11 +676,12 @@ class _Response:
             if resp.status_code == 429 or resp.status_code >= 500:
                 retry_after = _retry_after(resp.headers.get("retry-after"))
                 await resp.aclose()
-                raise _Retryable(f"HTTP {resp.status_code}", retry_after)
+                raise _Retryable(f"HTTP {resp.status_code}", retry_after, resp.status_code)
             if resp.status_code >= 400:
                 text = (await _read_limited(resp, 4096, "error", strict=False)).decode("utf-8", "replace")
                 await resp.aclose()
-                raise self.a._fail(f"{method} {_short(url)}: HTTP {resp.status_code}: {' '.join(text.split())[:300]}")
+                message = f"{method} {_short(url)}: HTTP {resp.status_code}: {' '.join(text.split())[:300]}"
+                raise _HttpError(self.a.scrub(f"{self.a.name}: {message}"), resp.status_code)
             self.resp = resp
             return resp
         raise self.a._fail(f"{self.method} {_short(self.url)}: more than {_MAX_REDIRECTS} redirects")
@@ -539,6 +715,17 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None  # an HTTP date: the exponential backoff applies instead
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    s = urlsplit(url)
+    scheme = s.scheme.lower()
+    try:
+        port = s.port
+    except ValueError:
+        port = None
+    return scheme, (s.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _short(url: str) -> str:

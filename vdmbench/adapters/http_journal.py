@@ -28,6 +28,10 @@ class JobJournal:
             raise ValueError(f"journal key must be alphanumeric, got {key!r}")
         return self.folder / f"{key}.json"
 
+    def entry_path(self, key: str) -> Path:
+        """The file of a request's entry: deleting it lets a later run submit the request again."""
+        return self._entry(key)
+
     def video_path(self, key: str, suffix: str = ".mp4") -> Path:
         return self.folder / f"{key}{suffix}"
 

@@ -8,8 +8,10 @@ The class is constructed as `TheClass(name=..., **params)`, with `context=` wher
 `Adapter` is the protocol the runner relies on: any duck-typed class with `name`, `capabilities`
 and `generate` works. `BaseAdapter` implements `generate` once for the built-in adapters: each
 request is checked against the capabilities, served by `generate_one` (or the batched hook
-`generate_batch`), and any exception becomes an AdapterError naming the adapter in that request's
-slot, so one request's failure never takes the others with it. `AdapterParams` is the schema of
+`generate_batch`), and any exception (SystemExit included: a backend calling sys.exit() ends its
+request, not the run) becomes an AdapterError naming the adapter in that request's slot, so one
+request's failure never takes the others with it. What a backend returns is bounded by the request
+before it is copied and flagged when its shape differs (vdmbench/adapters/outputs.py). `AdapterParams` is the schema of
 a YAML `params` mapping, for adapters with many options.
 """
 
@@ -24,7 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from vdmbench.adapters.outputs import to_video
+from vdmbench.adapters.outputs import bounded_video, to_video
 from vdmbench.config.schema import Schema
 from vdmbench.config.suite import TASKS
 from vdmbench.core.errors import AdapterError, VdmbenchError
@@ -125,6 +127,15 @@ def first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def backend_exit_text(e: BaseException) -> str:
+    """What a failed request says when its backend raised SystemExit (sys.exit(), exit()) or a
+    KeyboardInterrupt from its own thread: the process is not ended for it, only its requests."""
+    if isinstance(e, SystemExit):
+        return (f"the backend called sys.exit({e.code!r}) (SystemExit); vdmbench ended only this "
+                "request, not the run")
+    return "the backend raised KeyboardInterrupt from its generation thread; vdmbench ended only this request"
+
+
 # --- the run context -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -203,7 +214,7 @@ class BaseAdapter:
         for r in requests:
             try:
                 out.append(self.generate_one(r))
-            except Exception as e:  # one request's failure stays in its slot
+            except (Exception, SystemExit) as e:  # one request's failure stays in its slot
                 out.append(e)
         return out
 
@@ -226,7 +237,7 @@ class BaseAdapter:
     def _serve(self, batch: list[GenerationRequest]) -> list[Video | Exception]:
         try:
             outs = list(self.generate_batch(batch))
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # sys.exit() in a backend ends its requests, not the run
             return [self.error(e)] * len(batch)
         if len(outs) != len(batch):
             err = self.error(AdapterError(f"returned {len(outs)} videos for {len(batch)} requests"))
@@ -236,18 +247,21 @@ class BaseAdapter:
     def _video(self, out: Any, req: GenerationRequest) -> Video | Exception:
         if isinstance(out, BaseException):
             return self.error(out)
-        if isinstance(out, Video):
-            return out
         try:
-            return to_video(out, req.fps)
+            if isinstance(out, Video):
+                return bounded_video(out, req)
+            return to_video(out, req.fps, req)  # bounded before anything is copied
         except Exception as e:
             return self.error(e)
 
     def error(self, e: BaseException) -> AdapterError:
         """Any exception as the one-line AdapterError, naming this adapter, that fills a failed
         request's slot. vdmbench's own errors keep their message (written for users); others
-        are shown as `Type: first line`."""
-        text = str(e).strip() if isinstance(e, VdmbenchError) else f"{type(e).__name__}: {first_line(e)}"
+        are shown as `Type: first line`; a SystemExit says the backend tried to end the process."""
+        if isinstance(e, (SystemExit, KeyboardInterrupt)):
+            text = backend_exit_text(e)
+        else:
+            text = str(e).strip() if isinstance(e, VdmbenchError) else f"{type(e).__name__}: {first_line(e)}"
         if not (text.startswith(f"{self.name}: ") or f"adapter {self.name!r}" in text):
             text = f"{self.name}: {text}"
         if isinstance(e, AdapterError) and str(e) == text:

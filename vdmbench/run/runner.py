@@ -22,9 +22,11 @@ from vdmbench.adapters import AdapterContext, build_adapter
 from vdmbench.adapters.base import (
     Adapter,
     GenerationRequest,
+    backend_exit_text,
     config_hash,
     model_cache_config,
 )
+from vdmbench.adapters.outputs import bounded_video
 from vdmbench.config.suite import Suite
 from vdmbench.core import atomic
 from vdmbench.core.atomic import remove_stale_temporaries
@@ -287,8 +289,10 @@ class Runner:
                 outputs = self._generate([p.request for p in misses])
                 if len(outputs) != len(misses):
                     raise AdapterError(f"adapter returned {len(outputs)} videos for {len(misses)} requests")
-            except Exception as e:  # the whole call failed: every request in it failed
-                outputs = [e] * len(misses)
+            except (Exception, SystemExit) as e:  # the whole call failed: every request in it failed
+                # (sys.exit() inside a backend ends these samples with a message, not the run)
+                err = AdapterError(backend_exit_text(e)) if isinstance(e, SystemExit) else e
+                outputs = [err] * len(misses)
             per_clip = (time.perf_counter() - t0) / len(misses)
             self.timings.add("generate", per_clip * len(misses))
             for p, out in zip(misses, outputs):
@@ -331,18 +335,31 @@ class Runner:
         if worker.is_alive():
             raise AdapterError(f"generation timed out after {limit:g} s (timeout={self.options.timeout:g} s per request)")
         if "err" in result:
-            raise result["err"]
+            err = result["err"]
+            if isinstance(err, KeyboardInterrupt):
+                # Raised by the backend in its own thread (a Ctrl-C reaches the main thread, in
+                # join above): this call's samples fail with a message; the run goes on.
+                raise AdapterError(backend_exit_text(err)) from err
+            raise err
         return result["out"]
 
 
 def _validate_output(out: Any, req: GenerationRequest) -> Video:
+    """The Video an adapter returned for `req`, or the error it stands for.
+
+    Frames that are still a view (e.g. an `expand` of a tiny tensor) are bounded by the request
+    before anything copies them; a clip whose frame count or size differs from the request is
+    kept, flagged with notes["shape_mismatch"] = {"requested": [T, H, W], "returned": [T, H, W]}
+    (stored with the sample). See vdmbench/adapters/outputs.py."""
+    if isinstance(out, SystemExit):
+        raise AdapterError(backend_exit_text(out))
     if isinstance(out, BaseException):
         raise out
     if not isinstance(out, Video):
         raise AdapterError(f"adapter returned {type(out).__name__}, expected a vdmbench Video")
     if out.num_frames < 1:
         raise AdapterError("adapter returned an empty video")
-    return out
+    return bounded_video(out, req)
 
 
 def _write_manifest(path: Path, record: dict[str, Any]) -> None:

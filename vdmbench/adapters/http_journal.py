@@ -3,7 +3,10 @@ instead of submitting it again.
 
 One JSON file per request key (the runner's cache key of the request), written atomically
 (temporary file + rename), so a kill at any moment leaves either the old entry or the new one.
-Entries hold job ids and states only, never credentials.
+Entries hold job ids, states (submitting, submitted, ambiguous, downloaded) and, where the API
+names one, the job's poll URL; never the API key. Deleting an entry file (`entry_path`) lets a
+later run submit its request again: the way to clear an ambiguous submission or a job the API
+no longer knows.
 """
 
 from __future__ import annotations

@@ -90,6 +90,15 @@ class VideoInfo:
     codec: str
 
 
+@dataclass(frozen=True)
+class Timing:
+    """What the file itself says about its frames, read from its packets (demuxed, not decoded):
+    how many frames it holds and the frame rate that is shown to the viewer."""
+
+    frames: int  # packets that hold data in the video stream: the frames the file holds
+    fps: float  # the header's rate, or the rate of the timestamps where the header has none
+
+
 def select_indices(
     total: int,
     src_fps: float,
@@ -153,6 +162,67 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise VideoError(f"{path}: cannot open as a video ({type(e).__name__}: {e})") from e
 
 
+def timing(path: str | os.PathLike, info: VideoInfo | None = None, *, max_frames: int = DEFAULT_MAX_FRAMES) -> Timing:
+    """Count the video stream's packets and check their timestamps (demux only, no decoding).
+
+    A decoder given a file whose frames share one timestamp, or whose header claims no frame
+    rate, makes frames and rates up (decord returned 8 identical frames at "1 fps" for a file
+    claiming 0 fps). Such a file is a VideoError: frames that share a timestamp, or a header
+    without a rate and timestamps that give none."""
+    import av
+
+    path = _existing(path)
+    info = info or probe(path)
+    pts: list[int] = []
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            time_base = stream.time_base
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                count += 1
+                if packet.pts is not None:
+                    pts.append(int(packet.pts))
+                if count > max_frames:
+                    raise VideoError(f"{path}: more than {max_frames} frames; pass max_frames=... to read it anyway")
+    except VideoError:
+        raise
+    except Exception as e:
+        raise VideoError(f"{path}: cannot read its packets ({type(e).__name__}: {e})") from e
+    from collections import Counter
+
+    shared = sum(n for n in Counter(pts).values() if n > 1)
+    pts.sort()
+    if shared:
+        raise VideoError(
+            f"{path}: {shared} of its {count} frames share a timestamp with another frame "
+            f"(the header says {info.fps:g} fps); the file does not say when its frames are shown, so "
+            "a decoder would duplicate or invent frames: re-encode it at a constant frame rate "
+            "(e.g. ffmpeg -i IN -r 8 OUT.mp4)"
+        )
+    fps = info.fps
+    if not (fps > 0 and np.isfinite(fps)):
+        span = (pts[-1] - pts[0]) * float(time_base or 0) if len(pts) == count and count >= 2 else 0.0
+        if count >= 2 and not span > 0:
+            raise VideoError(
+                f"{path}: the header claims {info.fps:g} fps and the frames carry no timestamps to "
+                "tell the rate; re-encode it at a constant frame rate (e.g. ffmpeg -i IN -r 8 OUT.mp4)"
+            )
+        fps = (count - 1) / span if count >= 2 else 1.0  # one frame: no rate to show, any is right
+    return Timing(frames=count, fps=float(fps))
+
+
+def _check_not_invented(path: Path, held: Timing, decoded: int, decoder: str) -> None:
+    """A decoder returning more frames than the file holds made some up."""
+    if held.frames and decoded > held.frames:
+        raise VideoError(
+            f"{path}: {decoder} returned {decoded} frames but the file holds {held.frames}; "
+            "the extra frames are invented by the decoder, not read from the file"
+        )
+
+
 def read_video(
     path: str | os.PathLike,
     *,
@@ -167,7 +237,10 @@ def read_video(
 
     decord is tried first where installed; on any decord failure (GIFs, tiny frames, odd
     containers) PyAV decodes the file instead. Size is checked from the header before decoding,
-    and the number of frames decoded is compared with what the container claims.
+    and the number of frames decoded is compared with what the container claims and with the
+    packets it holds (`timing`): frames that share a timestamp, a header without a frame rate
+    that timestamps cannot supply, or more frames decoded than the file holds are a VideoError,
+    never scored. The fps is the file's own (header, else timestamps), for either decoder.
     """
     path = _existing(path)
     info = probe(path)
@@ -181,23 +254,24 @@ def read_video(
             f"{path}: claims {info.num_frames} frames, more than the limit of {max_frames}; "
             "pass max_frames=... to read it anyway"
         )
+    held = timing(path, info, max_frames=max_frames)  # raises on shared timestamps / no rate
     errors: list[str] = []
     if backend in ("auto", "decord"):
         try:
-            return _read_decord(path, info, num_frames, stride, target_fps)
+            return _read_decord(path, info, held, num_frames, stride, target_fps)
         except ImportError as e:
             errors.append(f"decord unavailable ({e})")
             if backend == "decord":
                 raise VideoError(f"{path}: decord is not installed; use backend='pyav'") from e
         except VideoError as e:
-            if backend == "decord" or "frames after selection" in str(e) or "truncated" in str(e):
+            if backend == "decord" or any(k in str(e) for k in ("frames after selection", "truncated", "invented")):
                 raise
             errors.append(str(e))
         except Exception as e:  # decord's RuntimeError / DECORDError
             errors.append(f"decord: {type(e).__name__}: {e}")
             if backend == "decord":
                 raise VideoError(f"{path}: decord cannot decode this file ({e})") from e
-    return _read_pyav(path, info, num_frames, stride, target_fps, max_frames)
+    return _read_pyav(path, info, held, num_frames, stride, target_fps, max_frames)
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -219,13 +293,14 @@ def _check_complete(path: Path, info: VideoInfo, decoded: int) -> None:
         )
 
 
-def _read_decord(path: Path, info: VideoInfo, num_frames, stride, target_fps) -> Video:
+def _read_decord(path: Path, info: VideoInfo, held: Timing, num_frames, stride, target_fps) -> Video:
     import decord
 
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     total = len(vr)
     _check_complete(path, info, total)
-    fps = float(vr.get_avg_fps()) or 1.0
+    _check_not_invented(path, held, total, "decord")
+    fps = held.fps  # what the file says (decord makes up 1.0 where the header has no rate)
     idx = select_indices(total, fps, num_frames=num_frames, stride=stride, target_fps=target_fps)
     frames = vr.get_batch(idx).asnumpy()
     if frames.shape[0] != len(idx) or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -234,7 +309,7 @@ def _read_decord(path: Path, info: VideoInfo, num_frames, stride, target_fps) ->
     return Video(torch.from_numpy(np.ascontiguousarray(frames)), out_fps)
 
 
-def _read_pyav(path: Path, info: VideoInfo, num_frames, stride, target_fps, max_frames) -> Video:
+def _read_pyav(path: Path, info: VideoInfo, held: Timing, num_frames, stride, target_fps, max_frames) -> Video:
     import av
 
     frames: list[np.ndarray] = []
@@ -255,7 +330,8 @@ def _read_pyav(path: Path, info: VideoInfo, num_frames, stride, target_fps, max_
     if not frames:
         raise VideoError(f"{path}: no frames could be decoded; the file is corrupt or empty")
     _check_complete(path, info, len(frames))
-    fps = info.fps or 1.0
+    _check_not_invented(path, held, len(frames), "PyAV")
+    fps = held.fps
     idx = select_indices(len(frames), fps, num_frames=num_frames, stride=stride, target_fps=target_fps)
     arr = np.stack([frames[i] for i in idx])
     return Video(torch.from_numpy(arr), (target_fps or fps) / stride)

@@ -90,6 +90,7 @@ def print_plan(runner: Runner, console: Console | None = None) -> None:
 
     console = console or make_console()
     suite, cfg = runner.suite, runner.model_config
+    runner.build_metrics()  # what a real run checks first: metric names, every option, the reference set
     planned = plan_samples(suite, cfg, runner.options.shard)
     hits = runner.store.lookup_generations([p.cache_key for p in planned]) if runner.options.cache else {}
     cached = sum(1 for p in planned if p.cache_key in hits)

@@ -43,7 +43,8 @@ from vdmbench.core.naming import safe_filename
 from vdmbench.core.provenance import environment, git_sha, redact_config
 from vdmbench.core.resources import resolve_device, resolve_threads, torch_threads
 from vdmbench.core.video import Video, read_video
-from vdmbench.metrics import MetricContext, VideoMetric, build_metric
+from vdmbench.metrics import MetricContext, VideoMetric, build_metric, metric_spec
+from vdmbench.run.checks import check_metric_spec, check_reference
 from vdmbench.run.options import RunOptions, parse_shard
 from vdmbench.run.plan import PlannedSample, plan_samples
 from vdmbench.run.reference_sets import reference_id, reference_loader
@@ -122,11 +123,24 @@ class Runner:
         )
 
     def build_metrics(self) -> list[VideoMetric]:
+        """The suite's metrics, checked before any is built (names, every option, the reference
+        set): a mistake is a one-line ConfigError here, never a traceback halfway through a run."""
+        for spec in self.suite.metrics:
+            check_metric_spec(spec)
         ctx = self.metric_context()
-        metrics = [build_metric(spec, ctx) for spec in self.suite.metrics]
+        metrics = []
+        for spec in self.suite.metrics:
+            try:
+                metrics.append(build_metric(spec, ctx))
+            except (ValueError, TypeError) as e:  # e.g. torchmetrics refusing an option's value
+                if isinstance(e, VdmbenchError):
+                    raise
+                raise ConfigError(f"metric {metric_spec(spec)[0]!r}: {e}") from e
         for m in metrics:
             if "reference" in m.inputs and ctx.reference is None:
                 raise ConfigError(f"suite {self.suite.name!r}: metric {m.name!r} needs a 'reference' set in the suite")
+        if any("reference" in m.inputs for m in metrics):
+            check_reference(self.suite)
         return metrics
 
     def statistics(self, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:

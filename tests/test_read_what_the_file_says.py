@@ -135,3 +135,13 @@ def test_the_fps_is_the_files_own_for_both_decoders(tmp_path):
     assert read_video(path, backend="decord").fps == pytest.approx(12.0)
     assert read_video(path, backend="pyav").fps == pytest.approx(12.0)
     assert timing(path).frames == 5
+
+
+def test_a_header_without_a_rate_takes_the_rate_of_the_timestamps(tmp_path):
+    from dataclasses import replace
+
+    from vdmbench.core.video import probe
+
+    path = write_video(Video(torch.randint(0, 256, (5, 32, 64, 3), dtype=torch.uint8), 8.0), tmp_path / "a.mp4")
+    no_rate = replace(probe(path), fps=0.0)
+    assert timing(path, no_rate).fps == pytest.approx(8.0)

@@ -225,7 +225,7 @@ class BaseAdapter:
         for i, r in enumerate(requests):
             try:
                 self.check(r)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 results[i] = self.error(e)
             else:
                 todo.append(i)

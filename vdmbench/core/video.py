@@ -8,6 +8,7 @@ H.264 is written only as a browser preview because chroma subsampling shifts met
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -191,8 +192,6 @@ def timing(path: str | os.PathLike, info: VideoInfo | None = None, *, max_frames
         raise
     except Exception as e:
         raise VideoError(f"{path}: cannot read its packets ({type(e).__name__}: {e})") from e
-    from collections import Counter
-
     shared = sum(n for n in Counter(pts).values() if n > 1)
     pts.sort()
     if shared:

@@ -311,6 +311,10 @@ class HttpParams(AdapterParams):
 
 
 class HttpAdapter(BaseAdapter):
+    # Read by `--dry-run` without building the adapter: each request is a paid job unless the
+    # config says `paid: false` (its capabilities say the same once built).
+    paid_by_default: ClassVar[bool] = True
+
     def __init__(self, name: str, params: HttpParams | None = None, *, context: AdapterContext | None = None,
                  **options: Any) -> None:
         super().__init__(name, context=context)

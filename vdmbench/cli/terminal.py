@@ -86,6 +86,7 @@ def print_run_summary(runner: Runner, summary: RunSummary, console: Console | No
 
 def print_plan(runner: Runner, console: Console | None = None) -> None:
     """What a run would do, without generating anything."""
+    from vdmbench.adapters import adapter_class
     from vdmbench.run.plan import plan_samples
 
     console = console or make_console()
@@ -94,7 +95,7 @@ def print_plan(runner: Runner, console: Console | None = None) -> None:
     planned = plan_samples(suite, cfg, runner.options.shard)
     hits = runner.store.lookup_generations([p.cache_key for p in planned]) if runner.options.cache else {}
     cached = sum(1 for p in planned if p.cache_key in hits)
-    paid = bool(cfg.get("params", {}).get("paid", False)) or cfg.get("adapter") == "http"
+    paid = bool(cfg.get("params", {}).get("paid", getattr(adapter_class(cfg["adapter"]), "paid_by_default", False)))
     console.print(f"plan: suite {suite.name} v{suite.version} ({suite.hash}) on model {cfg['name']}")
     console.print(f"  task {suite.task}; {len(suite.prompts)} prompts x seeds -> {len(planned)} samples"
                   f"{f' (shard {runner.options.shard[0]}/{runner.options.shard[1]})' if runner.options.shard else ''}")

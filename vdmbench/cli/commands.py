@@ -339,11 +339,22 @@ def _pipe_aware(console: Any) -> Any:
     return console
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    from vdmbench.cli.terminal import make_console, print_leaderboard
+def _reader(db: str | Path) -> Any:
+    """The database opened read-only for a command that shows it; a newer file's schema is said
+    on stderr, once (`run` refuses such a file instead)."""
     from vdmbench.store.database import Store
 
-    print_leaderboard(Store(args.db, read_only=True), args.suite, _pipe_aware(make_console()))
+    store = Store(db, read_only=True)
+    warning = store.newer_schema_warning()
+    if warning:
+        print(f"vdmbench: warning: {warning}", file=sys.stderr)
+    return store
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from vdmbench.cli.terminal import make_console, print_leaderboard
+
+    print_leaderboard(_reader(args.db), args.suite, _pipe_aware(make_console()))
     return 0
 
 
@@ -413,9 +424,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:  # runs
         import pandas as pd
 
-        from vdmbench.store.database import Store
-
-        df = Store(args.db, read_only=True).runs()
+        df = _reader(args.db).runs()
         if df.empty:
             console.print("No runs yet; start one with `vdmbench run suite=smoke model=reference-unet3d`.")
             return 0
@@ -429,10 +438,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vdmbench.store.database import Store
     from vdmbench.store.export import export_run
 
-    path = export_run(Store(args.db, read_only=True), args.run, args.format, args.out)
+    path = export_run(_reader(args.db), args.run, args.format, args.out)
     print(f"wrote {path}")
     return 0
 

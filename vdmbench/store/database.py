@@ -83,6 +83,15 @@ class Store:
         with self._connect() as con:
             return _schema.schema_version(con)
 
+    def newer_schema_warning(self) -> str | None:
+        """For readers (`show`, `list`, `export`): a file written by a newer vdmbench opens
+        read-only, but what this version shows of it may be incomplete. None when it is not newer."""
+        version = self.schema_version() if self.has_table("schema_version") else 0
+        if version <= _schema.SCHEMA_VERSION:
+            return None
+        return (f"{self.path} was written by a newer vdmbench (schema {version} > {_schema.SCHEMA_VERSION}): "
+                "what is shown may be incomplete; upgrade vdmbench")
+
     def has_table(self, table: str) -> bool:
         """Whether the file has `table` (an old file may predate e.g. `arena_votes`)."""
         with self._connect() as con:

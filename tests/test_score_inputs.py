@@ -27,3 +27,26 @@ def test_a_metric_that_needs_prompts_is_refused_without_them(tmp_path, capsys):
         main([str(clip), "--metrics", "reconstruction", "--workers", "0"])
     assert main([str(clip), "--metrics", "flicker", "--workers", "0", "--prompts-from-filenames"]) == 0
     assert "flicker" in capsys.readouterr().out
+
+
+def test_metric_options_and_results_dir_like_a_suite(tmp_path, capsys):
+    from vdmbench.run.score import parse_metric_list
+
+    assert parse_metric_list("flicker, motion") == ["flicker", "motion"]
+    assert parse_metric_list("[flicker, {name: fvd, covariance: stylegan-v}]") == [
+        "flicker", {"name": "fvd", "covariance": "stylegan-v"}]
+    with pytest.raises(ConfigError, match="as in a suite"):
+        parse_metric_list("[{covariance: x}]")
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    g = torch.Generator().manual_seed(0)
+    for folder in (real, fake):
+        for i in range(3):
+            frames = torch.randint(0, 256, (16, 32, 32, 3), generator=g, dtype=torch.uint8)
+            write_video(Video(frames, 8.0), folder / f"clip-{i}.mp4")
+    out = tmp_path / "elsewhere"
+    spec = "[{name: fvd, features: random-i3d, covariance: stylegan-v, resize: 32}]"
+    assert main([str(fake), "--metrics", spec, "--reference", str(real), "--workers", "0",
+                 "--results-dir", str(out)]) == 0
+    assert "fvd" in capsys.readouterr().out
+    assert list((out / "cache" / "features").rglob("*.npy")), "the feature cache goes under --results-dir"
+    assert not (tmp_path / "results").exists()

@@ -59,6 +59,24 @@ def prompt_from_filename(path: Path) -> str:
     return m.group(1)
 
 
+def parse_metric_list(text: str) -> list[Any]:
+    """`flicker,motion`, or a YAML list as a suite writes it, options included:
+    `[flicker, {name: fvd, covariance: stylegan-v}]`."""
+    text = text.strip()
+    if not text.startswith("["):
+        return [m.strip() for m in text.split(",") if m.strip()]
+    import yaml
+
+    try:
+        specs = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--metrics: not a YAML list ({str(e).splitlines()[0]}); e.g. '[flicker, {{name: fvd, covariance: stylegan-v}}]'") from e
+    if not isinstance(specs, list) or not all(isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("name"), str))
+                                              for m in specs):
+        raise ConfigError("--metrics: each entry must be a name or {name: ..., option: ...}, as in a suite")
+    return specs
+
+
 def check_inputs(metric_specs: list[Any], prompts_from_filenames: bool) -> None:
     """Refuse, before loading a model or reading a file, a metric that needs what `vdmbench score`
     cannot give (a CLIP score against an empty caption would be a number that means nothing)."""
@@ -156,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                "was scored, 1 when none could be, 2 on bad arguments. "
                "Distributed: torchrun --nproc-per-node N -m vdmbench score ...")
     ap.add_argument("inputs", nargs="+", type=Path, help="video files or folders")
-    ap.add_argument("--metrics", default="flicker", help="comma-separated metric names (`vdmbench list metrics`)")
+    ap.add_argument("--metrics", default="flicker",
+                    help="comma-separated metric names (`vdmbench list metrics`), or a suite's YAML list with "
+                         "options: '[flicker, {name: fvd, covariance: stylegan-v}]'")
+    ap.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
+                    help="where feature caches go (default: %(default)s)")
     ap.add_argument("--reference", type=Path, help="folder of real videos for FVD/KVD")
     ap.add_argument("--num-frames", type=int, help="use the first N frames of every clip")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -180,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             reference = folder_loader(args.reference, args.num_frames or 16, args.batch_size, args.workers)
         context = MetricContext(device=device, batch_size=args.batch_size, reference=reference,
                                 reference_id=_folder_id(args.reference) if args.reference else None,
-                                cache_dir=DEFAULT_RESULTS_DIR / "cache" / "features")
-        result = score_files(_files(args.inputs), [m.strip() for m in args.metrics.split(",") if m.strip()],
+                                cache_dir=args.results_dir / "cache" / "features")
+        result = score_files(_files(args.inputs), parse_metric_list(args.metrics),
                              context=context, batch_size=args.batch_size, workers=args.workers,
                              num_frames=args.num_frames, rank=rank, world=world,
                              prompts_from_filenames=args.prompts_from_filenames)

@@ -19,9 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vdmbench.config.schema import Schema, expected, read_yaml_file
+from vdmbench.config.schema import Schema, config_file, expected, read_yaml_file
 from vdmbench.config.suite import Task
-from vdmbench.core.errors import ConfigError
 from vdmbench.core.paths import adapters_dir
 
 __all__ = ["ModelConfigSchema", "list_model_configs", "load_model_config", "validate_model_config"]
@@ -59,13 +58,6 @@ def list_model_configs() -> dict[str, Path]:
 
 def load_model_config(name_or_path: str | Path) -> dict[str, Any]:
     """Read a model config by shipped name or by path, and validate it."""
-    path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        known = list_model_configs()
-        if str(name_or_path) not in known:
-            raise ConfigError(
-                f"unknown model {str(name_or_path)!r}; known: {', '.join(sorted(known)) or 'none'} "
-                "(or pass a path to a model config YAML; `vdmbench list models` shows them)"
-            )
-        path = known[str(name_or_path)]
+    path = config_file(name_or_path, list_model_configs(), "model",
+                       "or pass a path to a model config YAML; `vdmbench list models` shows them")
     return validate_model_config(read_yaml_file(path), str(path))

@@ -35,6 +35,17 @@ def read_yaml_file(path: str | Path) -> Any:
         raise ConfigError(f"{path}: cannot read the file ({e})") from e
 
 
+def config_file(name_or_path: str | Path, known: dict[str, Path], kind: str, hint: str) -> Path:
+    """A config YAML by path, or by its shipped name among `known`; else the one-line error that
+    lists the names (`kind`: "suite", "model"; `hint`: what else the user can do)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    if str(name_or_path) not in known:
+        raise ConfigError(f"unknown {kind} {str(name_or_path)!r}; known: {', '.join(sorted(known)) or 'none'} ({hint})")
+    return known[str(name_or_path)]
+
+
 def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
     """`PATH: not valid YAML at line L, column C (problem); ...`, one line from a yaml error (whose
     own text spans several lines and repeats the file name)."""

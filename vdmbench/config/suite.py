@@ -35,8 +35,15 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, PlainValidator, field_validator
 
-from vdmbench.config.schema import Problem, Schema, expected, not_as_expected, read_yaml_file, yaml_error_message
-from vdmbench.core.errors import ConfigError
+from vdmbench.config.schema import (
+    Problem,
+    Schema,
+    config_file,
+    expected,
+    not_as_expected,
+    read_yaml_file,
+    yaml_error_message,
+)
 from vdmbench.core.paths import suites_dir
 
 __all__ = ["TASKS", "Prompt", "Suite", "SuiteSchema", "list_suites", "load_suite", "parse_suite", "read_yaml_file",
@@ -248,15 +255,7 @@ def list_suites() -> dict[str, Path]:
 
 def load_suite(name_or_path: str | Path) -> Suite:
     """Load a shipped suite by name, or any suite YAML by path."""
-    path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        known = list_suites()
-        if str(name_or_path) not in known:
-            raise ConfigError(
-                f"unknown suite {str(name_or_path)!r}; known: {', '.join(sorted(known)) or 'none'} "
-                "(or pass a path to a suite YAML)"
-            )
-        path = known[str(name_or_path)]
+    path = config_file(name_or_path, list_suites(), "suite", "or pass a path to a suite YAML")
     return parse_suite(read_yaml_file(path), source=str(path))
 
 

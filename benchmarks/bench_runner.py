@@ -125,7 +125,8 @@ def bench_overhead(model: str, n: int, repeats: int, variants: list[str]) -> Non
     def _timed_run(extra: dict) -> tuple[float, float, dict[str, float]]:
         with tempfile.TemporaryDirectory() as tmp:
             t0, c0 = time.perf_counter(), time.process_time()
-            runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0, **extra),
+            runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0,
+                                                   threads=torch.get_num_threads(), **extra),
                             adapter=adapter)
             summary = runner.run()
             dt, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -240,9 +241,9 @@ def bench_startup(model: str, n: int, repeats: int) -> None:
         (Path(tmp) / "suites" / f"{suite['name']}.yaml").write_text(yaml.safe_dump(suite))
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         cmds = {
-            "direct": [sys.executable, __file__, "_direct_child", model, str(n)],
+            "direct": [sys.executable, __file__, "_direct_child", model, str(n), f"--threads={torch.get_num_threads()}"],
             "vdmbench run": [sys.executable, "-m", "vdmbench.cli.commands", "run", f"suite={suite['name']}", f"model={model}",
-                             "progress=false", f"hydra.searchpath=[file://{tmp}]"],
+                             "progress=false", f"threads={torch.get_num_threads()}", f"hydra.searchpath=[file://{tmp}]"],
         }
         for i in range(repeats):
             for kind in (list(cmds) if i % 2 == 0 else list(cmds)[::-1]):
@@ -267,7 +268,8 @@ def bench_cache(model: str, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         times = []
         for _ in range(2):
-            runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0))
+            runner = Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, workers=0,
+                                                   threads=torch.get_num_threads()))
             t0 = time.perf_counter()
             s = runner.run()
             times.append(time.perf_counter() - t0)
@@ -283,7 +285,8 @@ def _memory_child(count: int, folder: str, metrics: str) -> None:
                          "metrics": json.loads(metrics), "prompts": [{"id": f"c{i}", "text": f"clip {i}"} for i in range(count)]})
     cfg = {"name": "mem-folder", "adapter": "folder", "params": {"path": folder}}
     with tempfile.TemporaryDirectory() as tmp:
-        Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, preview=False)).run()
+        Runner(suite, cfg, RunOptions(results_dir=Path(tmp), progress=False, preview=False,
+                                      threads=torch.get_num_threads())).run()
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
@@ -320,7 +323,13 @@ def main() -> int:
                          "(equal-priority), and/or on the main thread between batches (serial)")
     ap.add_argument("--counts", nargs="+", type=int, default=[64, 512])
     ap.add_argument("--metrics", default='["flicker"]', help="JSON list of metric specs for the memory figure")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads, the same for the direct calls and for Runner (default 1: on 2 busy cores "
+                         "torch's default was 4-5x slower); passed on to the child processes")
     args = ap.parse_args()
+    # Both sides of every comparison run with this many torch threads: the runner sets its own
+    # count (threads=auto), so the direct side must be told the same.
+    torch.set_num_threads(args.threads)
     if args.what == "_memory_child":
         _memory_child(int(args.rest[0]), args.rest[1], args.rest[2])
         return 0

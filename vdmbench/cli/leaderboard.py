@@ -88,8 +88,9 @@ def serve(cmd: list[str], grace: float = 10.0) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-    # Stopped by a signal we passed on: that is how a server ends, not a failure.
-    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
+    # Stopped because we were asked to (the server may die of the signal, or of a KeyboardInterrupt
+    # while it is still starting, exit 1): that is how a server ends, not a failure.
+    return 0 if received or code in (0, -signal.SIGTERM, -signal.SIGINT) else code
 
 
 if __name__ == "__main__":

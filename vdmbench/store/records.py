@@ -170,9 +170,7 @@ class MetricRow:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> MetricRow:
-        values = dict(zip((f.name for f in fields(cls)), row))
-        values["details"] = json_object(values["details"])
-        return cls(**values)
+        return cls(**_with_details(cls, row))
 
 
 @dataclass(frozen=True)
@@ -193,6 +191,11 @@ class LeaderboardRow:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> LeaderboardRow:
-        values = dict(zip((f.name for f in fields(cls)), row))
-        values["details"] = json_object(values["details"])
-        return cls(**values)
+        return cls(**_with_details(cls, row))
+
+
+def _with_details(cls: type, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A run-metric row's fields by name, its `details` JSON decoded."""
+    values = dict(zip((f.name for f in fields(cls)), row))
+    values["details"] = json_object(values["details"])
+    return values

@@ -140,6 +140,21 @@ def test_resolver_order_and_errors(tmp_path):
         W.resolve(pinned, cache_dir=cache, env={})
 
 
+def test_resolver_reads_an_existing_vbench_cache(tmp_path):
+    spec = W.WeightSpec("toy", "toy.pt", "https://example.invalid/toy.pt", None, "toy",
+                        vbench_path="toy_model/toy.pt")
+    vb = tmp_path / "vbench"
+    (vb / "toy_model").mkdir(parents=True)
+    (vb / "toy_model" / "toy.pt").write_bytes(b"vbench")
+    r = W.resolve(spec, cache_dir=tmp_path / "cache", env={W.VBENCH_ENV_VAR: str(vb)})
+    assert r.source == "vbench-cache" and r.path == vb / "toy_model" / "toy.pt"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "toy.pt").write_bytes(b"ours")  # vdmbench's own cache comes first
+    assert W.resolve(spec, cache_dir=tmp_path / "cache", env={W.VBENCH_ENV_VAR: str(vb)}).source == "cache"
+    with pytest.raises(WeightsError, match="VBench's cache"):
+        W.resolve(spec, cache_dir=tmp_path / "none", env={W.VBENCH_ENV_VAR: str(tmp_path / "nothing")})
+
+
 def test_download_is_sha256_checked(tmp_path):
     src = tmp_path / "published.pt"
     src.write_bytes(b"weights")

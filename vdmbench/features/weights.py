@@ -1,6 +1,7 @@
 """One weights resolver for every feature extractor (I3D, CLIP, RAFT).
 
-Order: explicit path > `$VDMBENCH_WEIGHTS/<file>` > `~/.cache/vdmbench/<file>` > download
+Order: explicit path > `$VDMBENCH_WEIGHTS/<file>` > `~/.cache/vdmbench/<file>` > VBench's cache
+(`$VBENCH_CACHE_DIR/<its path>`, default ~/.cache/vbench, for the files VBench uses) > download
 (sha256-checked) where the network allows > a clear error naming the file, the URL and the
 variable. Offline, that error comes within seconds (`unreachable`: one bounded TCP connect before
 any download). Checkpoints are read as safetensors or with `torch.load(weights_only=True)`; a pickle
@@ -41,6 +42,18 @@ class WeightSpec:
     # names). None: not pinned yet; such a file is never downloaded automatically.
     sha256: str | None
     description: str
+    # Where VBench keeps the same file, relative to its cache (`$VBENCH_CACHE_DIR`, default
+    # ~/.cache/vbench), e.g. "clip_model/ViT-B-32.pt": a user's existing VBench cache is used as is.
+    vbench_path: str | None = None
+
+
+VBENCH_ENV_VAR = "VBENCH_CACHE_DIR"
+
+
+def vbench_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """VBench's weight cache: `$VBENCH_CACHE_DIR`, else ~/.cache/vbench (vbench/utils.py's default)."""
+    env = os.environ if env is None else env
+    return Path(env.get(VBENCH_ENV_VAR) or Path.home() / ".cache" / "vbench").expanduser()
 
 
 # Pinned hashes, and where they come from (a hash is never guessed or computed from an unchecked copy):
@@ -86,7 +99,7 @@ def _matches(digest: str, expected: str | None) -> bool:
 class ResolvedWeights:
     path: Path
     sha256: str
-    source: str  # "explicit" | "env" | "cache" | "download"
+    source: str  # "explicit" | "env" | "cache" | "vbench-cache" | "download"
     pinned: bool  # the file's hash matched a pinned value
 
 
@@ -130,6 +143,10 @@ def resolve(
     path = cache / spec.filename
     if path.is_file():
         return checked(path, "cache")
+    if spec.vbench_path is not None:
+        path = vbench_cache_dir(env) / spec.vbench_path
+        if path.is_file():
+            return checked(path, "vbench-cache")
     problem = "vdmbench has no pinned sha256 for it, so it is not downloaded automatically"
     if download and expected is not None:
         offline = unreachable(spec.url)  # seconds, not a long connect timeout, when offline
@@ -149,7 +166,8 @@ def resolve(
              "metric's options (weights_sha256: <hex>) so a different file is refused")
     raise WeightsError(
         f"{spec.name}: weights file {spec.filename} not found ({problem}). Download {spec.url}, {check}; then "
-        f"pass its path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}."
+        f"pass its path explicitly, or put it in the folder named by ${ENV_VAR}, or in {cache}"
+        + (f", or at {vbench_cache_dir(env) / spec.vbench_path} (VBench's cache)." if spec.vbench_path else ".")
     )
 
 

@@ -8,7 +8,7 @@ each bootstrap replicate redraws prompts with replacement. Seeded, so results ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.stats import norm as _norm
@@ -47,6 +47,88 @@ def clustered_bootstrap_mean(
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha])
     return Estimate(value, float(lo), float(hi), int(values.size))
+
+
+def cluster_multiplicities(k: int, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """[n_boot, k] counts: how often each of k clusters is drawn in each bootstrap replicate.
+    The same draws as clustered_bootstrap_mean makes for the same (k, n_boot, seed)."""
+    draws = np.random.default_rng(seed).integers(0, k, size=(n_boot, k))
+    counts = np.zeros((n_boot, k))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts
+
+
+def bootstrap_ratios(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray] | None = None,
+    *,
+    n: int,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """A statistic of D ratios of cluster sums, with a percentile CI from resampling clusters.
+
+    `numerators`, `denominators`: [D, K] per-cluster sums (e.g. sum of w * v and of w over a
+    prompt's samples). The estimate is statistic(num.sum(1) / den.sum(1)) (statistic maps [D, ...]
+    to [...]; default: the single ratio, D = 1); each replicate redraws the K clusters with
+    replacement and recomputes the whole statistic. A replicate in which some ratio has no weight
+    (its clusters were not drawn) is left out. `n`: the number of samples behind the estimate."""
+    num = np.atleast_2d(np.asarray(numerators, dtype=np.float64))
+    den = np.atleast_2d(np.asarray(denominators, dtype=np.float64))
+    if num.shape != den.shape or num.size == 0:
+        raise ValueError(f"numerators and denominators must be equal non-empty [D, K] arrays, got {num.shape}, {den.shape}")
+    stat = statistic if statistic is not None else (lambda r: r[0])
+    totals = den.sum(axis=1)
+    if np.any(totals == 0):
+        raise ValueError("a ratio has zero total weight")
+    value = float(stat(num.sum(axis=1) / totals))
+    k = num.shape[1]
+    if k < 2:
+        return Estimate(value, float("nan"), float("nan"), n)
+    counts = cluster_multiplicities(k, n_boot=n_boot, seed=seed)
+    rep_den = den @ counts.T  # [D, n_boot]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = np.asarray(stat((num @ counts.T) / rep_den), dtype=np.float64)
+    reps = reps[np.all(rep_den > 0, axis=0) & np.isfinite(reps)]
+    if reps.size == 0:
+        return Estimate(value, float("nan"), float("nan"), n)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(reps, [alpha, 1 - alpha])
+    return Estimate(value, float(lo), float(hi), n)
+
+
+def clustered_bootstrap_weighted_mean(
+    values: np.ndarray,
+    weights: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """sum(w * v) / sum(w) with a percentile CI from resampling whole clusters (prompts): the
+    weighted counterpart of clustered_bootstrap_mean (equal weights give the same value and CI).
+    Samples of weight 0 take no part (their value may be NaN); `n` counts the others."""
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    clusters = np.asarray(clusters)
+    if values.shape != weights.shape or values.shape != clusters.shape:
+        raise ValueError(f"values, weights and clusters must have one shape, got {values.shape}, {weights.shape}, "
+                         f"{clusters.shape}")
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise ValueError("weights must be finite and >= 0")
+    keep = weights > 0
+    if not keep.any():
+        raise ValueError("no sample has a positive weight")
+    values, weights, clusters = values[keep], weights[keep], clusters[keep]
+    _, inv = np.unique(clusters, return_inverse=True)
+    k = int(inv.max()) + 1
+    num = np.bincount(inv, weights=weights * values, minlength=k)
+    den = np.bincount(inv, weights=weights, minlength=k)
+    return bootstrap_ratios(num[None], den[None], n=int(values.size), n_boot=n_boot, confidence=confidence,
+                            seed=seed)
 
 
 # --- two-run comparisons (the release gate) ----------------------------------------------------

@@ -9,6 +9,16 @@ A metric module exposes `METRICS = [Class, ...]`; each class declares, once:
   (the first is its headline value; the gate, the store and the dashboard read directions here);
 - `inputs`: what it needs besides the pixels (a subset of INPUTS).
 Per-sample metrics also return one value per clip (`sample_values`) for the store.
+
+Weighted aggregation: a per-sample metric whose run value is not the mean over clips (VBench
+dimensions that average over all frame pairs of all videos) names one of its own outputs in
+`aggregate_weight`; that output holds each clip's weight (e.g. its number of frame pairs), and the
+run value of every other output is sum(w * v) / sum(w). The weight output is not a score
+(`Output(..., is_score=False)`): it is stored per sample, its `compute()` value is the total weight,
+and the run's statistics leave it out of run_metrics (the total is in the weighted rows' details).
+
+Derived metrics (`DerivedMetric`) read no pixels: at the end of a run they are computed from the
+other metrics' stored per-sample values (e.g. VBench's Quality/Semantic/Total scores).
 """
 
 from __future__ import annotations
@@ -16,12 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torchmetrics import Metric
 
 from vdmbench.core.errors import MetricInputError
+
+if TYPE_CHECKING:  # only for annotations: the metrics layer does not need pandas at import time
+    import pandas as pd
 from vdmbench.features.cache import SharedWork
 
 # What a metric may declare in `inputs`: ClipBatch fields, and "reference" (the suite's real set).
@@ -37,9 +50,12 @@ class Output(str):
     higher_is_better: bool
     range: tuple[float, float] | None
     description: str
+    # False for values that are not a quality score (an aggregation weight such as a clip's number
+    # of frame pairs): the gate and the dashboard must not rank or gate on them.
+    is_score: bool
 
     def __new__(cls, name: str, higher_is_better: bool, range: tuple[float, float] | None = None,
-                description: str = "") -> Output:
+                description: str = "", is_score: bool = True) -> Output:
         if not isinstance(higher_is_better, bool):
             raise TypeError(f"Output {name!r}: higher_is_better must be True or False, got {higher_is_better!r}")
         if range is not None and not (len(range) == 2 and range[0] <= range[1]):
@@ -48,6 +64,7 @@ class Output(str):
         self.higher_is_better = higher_is_better
         self.range = (float(range[0]), float(range[1])) if range is not None else None
         self.description = description
+        self.is_score = bool(is_score)
         return self
 
     @property
@@ -59,7 +76,7 @@ class Output(str):
         return "higher" if self.higher_is_better else "lower"
 
     def __getnewargs__(self) -> tuple[Any, ...]:  # pickling: rebuild with the declaration
-        return (str(self), self.higher_is_better, self.range, self.description)
+        return (str(self), self.higher_is_better, self.range, self.description, self.is_score)
 
     def __repr__(self) -> str:
         return f"Output({str(self)!r}, higher_is_better={self.higher_is_better}, range={self.range})"
@@ -85,6 +102,15 @@ def _declare(cls: type[VideoMetric]) -> None:
     if cls.outputs:
         cls.higher_is_better = cls.outputs[0].higher_is_better
         cls.higher_is_better_by_output = {o.name: o.higher_is_better for o in cls.outputs}
+    weight = getattr(cls, "aggregate_weight", None)
+    if weight is not None:
+        names = [o.name for o in cls.outputs]
+        if weight not in names:
+            raise TypeError(f"metric {cls.__name__}: aggregate_weight {weight!r} is not one of its outputs {names}")
+        if weight == names[0]:
+            raise TypeError(f"metric {cls.__name__}: aggregate_weight {weight!r} cannot be the headline output")
+        if cls.output(weight).is_score:
+            raise TypeError(f"metric {cls.__name__}: declare its weight output {weight!r} with is_score=False")
 
 
 @dataclass
@@ -201,9 +227,12 @@ class VideoMetric(Metric):
 
 
 class PerSampleMetric(VideoMetric):
-    """A metric defined per clip; the run value of each output is its mean over clips."""
+    """A metric defined per clip; the run value of each output is its mean over clips, or, when the
+    class names an `aggregate_weight` output, sum(w * v) / sum(w) with w that output's per-clip
+    value (the weight output's own run value is then the total weight)."""
 
     count: torch.Tensor  # a state (torchmetrics' attributes are untyped otherwise)
+    aggregate_weight: ClassVar[str | None] = None
 
     def __init__(self, context: MetricContext | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
@@ -215,13 +244,56 @@ class PerSampleMetric(VideoMetric):
         """Accumulate a batch; pass `values` from `sample_values` to avoid computing them twice."""
         if values is None:
             values = self.sample_values(batch)
+        weight = self.aggregate_weight
+        w = values[weight].to(torch.float64) if weight is not None else None
         for out in self.outputs:
             v = values[out].to(torch.float64)
+            if w is not None and out != weight:
+                # A clip of weight 0 (no frame pairs) adds nothing, even when its value is NaN.
+                v = torch.where(w != 0, w * v, torch.zeros_like(v))
             setattr(self, f"sum_{out}", getattr(self, f"sum_{out}") + v.sum())
         self.count += len(batch)
 
     def compute(self) -> dict[str, torch.Tensor]:
         if self.count == 0:
             raise MetricInputError(f"{self.name}: no clips were scored")
-        return {out: getattr(self, f"sum_{out}") / self.count for out in self.outputs}
+        weight = self.aggregate_weight
+        if weight is None:
+            return {out: getattr(self, f"sum_{out}") / self.count for out in self.outputs}
+        total = getattr(self, f"sum_{weight}")
+        if total == 0:
+            raise MetricInputError(f"{self.name}: the clips' total weight ({weight}) is 0, so there is no "
+                                   "value to average (e.g. every clip has a single frame)")
+        return {out: total if out == weight else getattr(self, f"sum_{out}") / total for out in self.outputs}
+
+
+@dataclass(frozen=True)
+class DerivedRow:
+    """One run-level value of a derived metric, with its CI and how it was made."""
+
+    output: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    details: dict[str, Any]
+
+
+class DerivedMetric(VideoMetric):
+    """A run-level metric computed from the other metrics' stored per-sample values, not from
+    pixels (so it streams nothing): the runner calls `derive` at the end of a run."""
+
+    per_sample: ClassVar[bool] = False
+
+    def update(self, batch: ClipBatch, values: dict[str, torch.Tensor] | None = None) -> None:
+        """Nothing to accumulate: a derived metric reads the other metrics' values."""
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        raise MetricInputError(f"{self.name}: computed from the other metrics' per-sample values at the end of a "
+                               "run (`vdmbench run`, or vdmbench.run.vbench_score), not from clips")
+
+    def derive(self, samples: pd.DataFrame, metrics: list[VideoMetric]) -> list[DerivedRow]:
+        """Rows from `samples` (one per sample and output: sample_id, prompt_id, metric, value),
+        given the run's `metrics` (their declarations say how each output aggregates)."""
+        raise NotImplementedError
 

@@ -1,5 +1,10 @@
 """Scoring: per-sample metric values of each generated chunk, and a run's statistics at its end
-(per-sample means with bootstrap CIs, then set-level metrics such as FVD over every stored clip)."""
+(per-sample means with bootstrap CIs, then set-level metrics such as FVD over every stored clip).
+
+A per-sample metric that declares `aggregate_weight` gets sum(w * v) / sum(w) over the run with a
+bootstrap CI of that ratio over prompts; its weight output is stored per sample only (not a score,
+so not in run_metrics; the total weight is in the weighted rows' details). Derived metrics (VBench's
+Quality/Total scores) are computed from the stored per-sample values, after the per-sample rows."""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ import numpy as np
 import torch
 
 from vdmbench.core.errors import error_text
-from vdmbench.core.stats import Estimate, clustered_bootstrap_mean
+from vdmbench.core.stats import Estimate, clustered_bootstrap_mean, clustered_bootstrap_weighted_mean
 from vdmbench.core.video import Video
 from vdmbench.core.video_loader import iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, VideoMetric
+from vdmbench.metrics.base import DerivedMetric, PerSampleMetric
 from vdmbench.run.plan import PlannedSample
 from vdmbench.run.writer import SampleFiles
 from vdmbench.store.database import Store
@@ -64,29 +70,49 @@ def run_statistics(store: Store, files: SampleFiles, run_id: str, metrics: Seque
                    batch_size: int, workers: int) -> list[dict[str, Any]]:
     """The run's statistics: per-sample metrics over prompts, then the set-level metrics (which
     need at least one successful clip)."""
-    set_metrics = [m for m in metrics if not m.per_sample]
+    set_metrics = [m for m in metrics if not m.per_sample and not isinstance(m, DerivedMetric)]
     set_level = (set_level_values(store, files, run_id, set_metrics, batch_size=batch_size, workers=workers)
                  if set_metrics and store.count_ok(run_id) else [])
     return per_sample_statistics(store, run_id, metrics) + set_level
 
 
 def per_sample_statistics(store: Store, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
-    """Each per-sample output's mean over the run with a 95% bootstrap CI over prompts."""
+    """Each per-sample output's run value (the mean, or the weighted mean of a metric declaring
+    `aggregate_weight`) with a 95% bootstrap CI over prompts; then the derived metrics' rows."""
     rows: list[dict[str, Any]] = []
     table = store.sample_values(run_id)
     for m in metrics:
         if not m.per_sample:
             continue
+        weight = m.aggregate_weight if isinstance(m, PerSampleMetric) else None
+        weights = table[table.metric == weight].set_index("sample_id").value if weight is not None else None
         for out in m.outputs:
+            if out == weight:
+                continue  # a weight, not a score: stored per sample, its total in the details below
             sub = table[table.metric == out]
             if sub.empty:
                 continue
-            est, how = _mean_with_ci(sub.value.to_numpy(), sub.prompt_id.to_numpy())
+            details = {**m.describe(), "higher_is_better": m.direction(out), "per_sample": True}
+            if weights is not None:
+                w = sub.sample_id.map(weights).fillna(0.0).to_numpy(dtype=np.float64)
+                if not (w > 0).any():
+                    continue  # every clip has weight 0 (e.g. single frames): no value to report
+                est, how = _weighted_mean_with_ci(sub.value.to_numpy(), w, sub.prompt_id.to_numpy())
+                details.update(aggregate_weight=weight, total_weight=float(w.sum()),
+                               aggregation=f"sum({weight} * value) / sum({weight})")
+            else:
+                est, how = _mean_with_ci(sub.value.to_numpy(), sub.prompt_id.to_numpy())
             rows.append({
                 "metric": out, "value": est.value, "ci_low": _finite(est.ci_low), "ci_high": _finite(est.ci_high),
-                "n": est.n, "details": {**m.describe(), "higher_is_better": m.direction(out),
-                                        "per_sample": True, "ci": how},
+                "n": est.n, "details": {**details, "ci": how},
             })
+    for m in metrics:
+        if isinstance(m, DerivedMetric):
+            for r in m.derive(table, list(metrics)):
+                rows.append({"metric": r.output, "value": r.value, "ci_low": _finite_or_none(r.ci_low),
+                             "ci_high": _finite_or_none(r.ci_high), "n": r.n,
+                             "details": {**m.describe(), **r.details, "higher_is_better": m.direction(r.output),
+                                         "per_sample": False, "derived": True}})
     return rows
 
 
@@ -100,6 +126,21 @@ def _mean_with_ci(values: np.ndarray, prompts: np.ndarray) -> tuple[Estimate, st
     return clustered_bootstrap_mean(values, prompts), "none: one sample has no CI"
 
 
+def _weighted_mean_with_ci(values: np.ndarray, weights: np.ndarray, prompts: np.ndarray) -> tuple[Estimate, str]:
+    """sum(w * v) / sum(w) with a 95% bootstrap CI of that ratio, resampling as _mean_with_ci."""
+    used = weights > 0
+    if len(np.unique(prompts[used])) >= 2:
+        return clustered_bootstrap_weighted_mean(values, weights, prompts), "weighted; bootstrap over prompts, 95%"
+    if used.sum() >= 2:
+        return (clustered_bootstrap_weighted_mean(values, weights, np.arange(len(values))),
+                "weighted; bootstrap over seeds (one prompt), 95%")
+    return clustered_bootstrap_weighted_mean(values, weights, prompts), "none: one sample has no CI"
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None else _finite(x)
+
+
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
@@ -107,6 +148,7 @@ def _finite(x: float) -> float | None:
 def set_level_values(store: Store, files: SampleFiles, run_id: str, metrics: Sequence[VideoMetric], *,
                      batch_size: int, workers: int) -> list[dict[str, Any]]:
     """Stream every successful clip of the run (including resumed ones) through set metrics."""
+    metrics = [m for m in metrics if not isinstance(m, DerivedMetric)]  # they read no clips
     if not metrics:
         return []
     samples = store.samples(run_id, ok_only=True)

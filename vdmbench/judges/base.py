@@ -1,0 +1,301 @@
+"""The judge: yes/no questions about a clip, and which of two clips is better, every call cached.
+
+    judge = build_judge({"backend": "openai", "base_url": ..., "model": ...}, cache_dir=...)
+    answers = judge.ask(frames, ["Is there a red car?", "Are there two dogs?"])   # uint8 [T, H, W, 3]
+    verdict = judge.choose(frames_a, frames_b, "visual quality", prompt="...")   # asked both ways
+
+A backend implements `_send(system, user, shown, deadline_at) -> Reply`; this class does the rest:
+frame selection (frames.py), templates, the cache (cache.py), reading replies without guessing
+(parse.py: an unreadable reply is asked once more with the stricter template, then recorded as
+failed), concurrency, and the usage counts of the run. A judge knows no database and no generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from vdmbench.core.errors import VdmbenchError
+from vdmbench.judges.cache import JudgeCache
+from vdmbench.judges.config import JudgeConfig
+from vdmbench.judges.frames import Shown, show
+from vdmbench.judges.parse import parse_choice, parse_questions, parse_yes_no, probability_of
+from vdmbench.judges.templates import Template, load_template
+
+Frames = torch.Tensor | np.ndarray
+
+
+class JudgeError(VdmbenchError):
+    """A judge call failed for good (retries spent, deadline passed, a refused request)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a backend got back for one call (the cache stores exactly this)."""
+
+    text: str
+    choice: dict[str, Any] = field(default_factory=dict)  # OpenAI-format choice (logprobs live here)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str | None = None  # as the server names it
+    fingerprint: str | None = None  # system_fingerprint, where the server gives one
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One yes/no question about one clip."""
+
+    question: str
+    answer: bool | None  # None: failed (unreadable twice, or the call failed)
+    p_yes: float | None  # P("Yes") of the first answer token, where the backend gives logprobs
+    raw: str  # the reply as received (of the stricter retry, when there was one)
+    status: str  # ok | unparseable | error
+    strict_retry: bool = False
+    error: str | None = None
+    category: str = "other"
+
+    def note(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One ordering of a pairwise question: which position the judge picked."""
+
+    picked: str | None  # "a" (first shown) | "b" | None (failed)
+    p_first: float | None  # P("A") of the first answer token, where logprobs exist
+    raw: str
+    status: str
+    strict_retry: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Two clips compared on a criterion, asked in both orders. `winner` is "a", "b", "tie" (the
+    two orders disagree: the judge followed the position, not the clips) or None (a call failed)."""
+
+    winner: str | None
+    forward: Choice  # clip a shown first
+    backward: Choice  # clip b shown first
+
+    def note(self) -> dict[str, Any]:
+        return {"winner": self.winner, "forward": asdict(self.forward), "backward": asdict(self.backward)}
+
+
+@dataclass
+class Usage:
+    """What this judge cost, counted over its lifetime (one metric of one run)."""
+
+    calls: int = 0  # sent to the server and answered
+    cached: int = 0  # answered from the cache
+    failed_calls: int = 0  # given up on (not cached: a rerun asks again)
+    retries: int = 0
+    unparseable: int = 0  # answers recorded as failed after the stricter retry
+    interrupted: int = 0  # calls of a killed run whose reply was never stored
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _key(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Judge:
+    """Base of the backends (see the module docstring)."""
+
+    backend = "base"
+
+    def __init__(self, config: JudgeConfig | dict[str, Any], cache_dir: str | Path | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = JudgeConfig.parse(config)
+        folder = self.config.cache_dir or cache_dir
+        self.cache = JudgeCache(folder)
+        self.clock = clock
+        self.templates = {name: load_template(name) for name in ("yes_no", "pairwise", "decompose")}
+        self.usage = Usage(interrupted=self.cache.interrupted)
+        self._lock = threading.Lock()
+
+    # -- what a backend provides --------------------------------------------------------------------
+    def _send(self, system: str, user: str, shown: Sequence[Shown], *, deadline_at: float,
+              max_tokens: int) -> Reply:
+        raise NotImplementedError
+
+    def revision(self) -> str | None:
+        """The model's revision or sha where known (part of every key)."""
+        return self.config.revision
+
+    def close(self) -> None:
+        pass
+
+    # -- the public interface ---------------------------------------------------------------------
+    def show(self, frames: Frames) -> Shown:
+        c = self.config
+        return show(frames, count=c.frames, frame_size=c.frame_size, image_format=c.image_format,
+                    jpeg_quality=c.jpeg_quality)
+
+    def ask(self, frames: Frames, questions: Sequence[str]) -> list[Answer]:
+        """Each question about one clip, answered yes/no (with P(yes) where logprobs exist)."""
+        return self.ask_batch([(frames, questions)])[0]
+
+    def ask_batch(self, items: Sequence[tuple[Frames, Sequence[str]]]) -> list[list[Answer]]:
+        """Several clips with their questions, all calls in flight up to `concurrency` at once."""
+        shown = [self.show(frames) for frames, _ in items]
+        jobs = [(i, q) for i, (_, questions) in enumerate(items) for q in questions]
+        answers = self._parallel(lambda job: self._ask_one(shown[job[0]], job[1]), jobs)
+        out: list[list[Answer]] = [[] for _ in items]
+        for (i, _), a in zip(jobs, answers):
+            out[i].append(a)
+        return out
+
+    def choose(self, frames_a: Frames, frames_b: Frames, criterion: str, prompt: str = "") -> Verdict:
+        """Which clip is better on `criterion`, asked with a first and then with b first."""
+        return self.choose_batch([(frames_a, frames_b, criterion, prompt)])[0]
+
+    def choose_batch(self, items: Sequence[tuple[Frames, Frames, str, str]]) -> list[Verdict]:
+        shown = [(self.show(a), self.show(b)) for a, b, _, _ in items]
+        jobs = [(i, order) for i in range(len(items)) for order in (0, 1)]
+
+        def run(job: tuple[int, int]) -> Choice:
+            i, order = job
+            a, b = shown[i] if order == 0 else shown[i][::-1]
+            return self._choose_one(a, b, items[i][2], items[i][3])
+
+        choices = self._parallel(run, jobs)
+        return [_verdict(choices[2 * i], choices[2 * i + 1]) for i in range(len(items))]
+
+    def decompose(self, prompt: str) -> list[dict[str, str]]:
+        """Atomic yes/no questions for a prompt (text only, no frames), asked through this judge."""
+        t = self.templates["decompose"]
+        value, reply, _strict, error = self._query(t, {"prompt": prompt}, [], parse_questions,
+                                                  {"prompt": prompt}, max_tokens=1024)
+        if value is None:
+            why = error or f"the reply could not be read as a JSON list of questions: {reply.text[:200] if reply else ''!r}"
+            raise JudgeError(f"judge could not decompose the prompt {prompt[:80]!r} into questions ({why}); "
+                             "give the questions in a questions file instead (docs/judge.md)")
+        return list(value)
+
+    def describe(self) -> dict[str, Any]:
+        """How the answers were made, for the run's records (no key: only its variable's name)."""
+        return {"judge": self.config.public(), "templates": {t.id: t.digest for t in self.templates.values()},
+                "usage": self.usage.as_dict()}
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _parallel(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+        if len(jobs) <= 1 or self.config.concurrency == 1:
+            return [fn(j) for j in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(jobs))) as pool:
+            return list(pool.map(fn, jobs))
+
+    def _ask_one(self, shown: Shown, question: str) -> Answer:
+        t = self.templates["yes_no"]
+        value, reply, strict, error = self._query(
+            t, {"question": question, "n_frames": len(shown.indices)}, [shown], parse_yes_no,
+            {"question": question})
+        if error is not None:
+            return Answer(question, None, None, "", "error", error=error)
+        assert reply is not None
+        if value is None:
+            return Answer(question, None, None, reply.text, "unparseable", strict_retry=strict)
+        return Answer(question, bool(value), probability_of(reply.choice, "yes"), reply.text, "ok", strict_retry=strict)
+
+    def _choose_one(self, first: Shown, second: Shown, criterion: str, prompt: str) -> Choice:
+        t = self.templates["pairwise"]
+        fields = {"criterion": criterion, "prompt": prompt, "n_a": len(first.indices), "n_b": len(second.indices)}
+        value, reply, strict, error = self._query(t, fields, [first, second], parse_choice,
+                                                  {"criterion": criterion, "prompt": prompt})
+        if error is not None:
+            return Choice(None, None, "", "error", error=error)
+        assert reply is not None
+        if value is None:
+            return Choice(None, None, reply.text, "unparseable", strict_retry=strict)
+        return Choice(str(value), probability_of(reply.choice, "a"), reply.text, "ok", strict_retry=strict)
+
+    def call_key(self, template: Template, strict: bool, text: dict[str, Any], shown: Sequence[Shown],
+                 max_tokens: int | None = None) -> str:
+        """The cache key of one call: everything that decides its answer, nothing operational."""
+        identity = {**self.config.identity(), "revision": self.revision()}
+        if max_tokens is not None:
+            identity["max_tokens"] = max_tokens
+        return _key({"identity": identity, "template": template.id, "template_digest": template.digest,
+                     "strict": strict, "text": text, "frames": [s.sha256 for s in shown]})
+
+    def _query(self, template: Template, fields: dict[str, Any], shown: Sequence[Shown],
+               parse: Callable[[str], Any], text: dict[str, Any], max_tokens: int | None = None,
+               ) -> tuple[Any, Reply | None, bool, str | None]:
+        """(parsed value or None, the last reply, whether the strict retry was used, error or None)."""
+        reply = None
+        for strict in (False, True):
+            key = self.call_key(template, strict, text, shown, max_tokens)
+            system, user = template.render(strict=strict, **fields)
+            try:
+                reply = self._cached_call(key, system, user, shown, max_tokens)
+            except JudgeError as e:
+                return None, None, strict, str(e)
+            value = parse(reply.text)
+            if value is not None:
+                return value, reply, strict, None
+        with self._lock:
+            self.usage.unparseable += 1
+        return None, reply, True, None
+
+    def _cached_call(self, key: str, system: str, user: str, shown: Sequence[Shown],
+                     max_tokens: int | None) -> Reply:
+        entry = self.cache.get(key)
+        if entry is not None and "text" in entry:
+            with self._lock:
+                self.usage.cached += 1
+            fields = {k: entry[k] for k in Reply.__dataclass_fields__ if k in entry}
+            return Reply(**fields)
+        self.cache.mark_pending(key, {"model": self.config.model, "frames": [s.sha256 for s in shown]})
+        try:
+            reply = self._send_with_tokens(system, user, shown, max_tokens)
+        except JudgeError:
+            self.cache.clear_pending(key)
+            with self._lock:
+                self.usage.failed_calls += 1
+            raise
+        self.cache.put(key, {**asdict(reply), "template_user": user, "frames": [s.sha256 for s in shown],
+                             "frame_indices": [list(s.indices) for s in shown]})
+        self._count(reply)
+        return reply
+
+    def _send_with_tokens(self, system: str, user: str, shown: Sequence[Shown], max_tokens: int | None) -> Reply:
+        # A decomposition needs more tokens than a one-word answer.
+        return self._send(system, user, shown, deadline_at=self.clock() + self.config.deadline,
+                          max_tokens=max_tokens or self.config.max_tokens)
+
+    def _count(self, reply: Reply) -> None:
+        c = self.config
+        with self._lock:
+            u = self.usage
+            u.calls += 1
+            u.retries += reply.attempts - 1
+            u.prompt_tokens += reply.prompt_tokens
+            u.completion_tokens += reply.completion_tokens
+            if c.cost_per_1k_input is not None or c.cost_per_1k_output is not None:
+                u.cost = (u.cost or 0.0) + (reply.prompt_tokens * (c.cost_per_1k_input or 0.0)
+                                            + reply.completion_tokens * (c.cost_per_1k_output or 0.0)) / 1000.0
+
+
+def _verdict(forward: Choice, backward: Choice) -> Verdict:
+    if forward.picked is None or backward.picked is None:
+        return Verdict(None, forward, backward)
+    # In the backward call clip b was shown first, so its "a" means clip b.
+    first = forward.picked
+    second = "b" if backward.picked == "a" else "a"
+    return Verdict(first if first == second else "tie", forward, backward)

@@ -16,8 +16,8 @@ LAYERS = [
     ("store",),
     ("data", "reference"),
     ("features",),
+    ("judges",),  # a metric uses a judge; a judge knows no metric, database, run or generator
     ("metrics",),
-    ("judges",),
     ("adapters",),
     ("interop",),
     ("run",),

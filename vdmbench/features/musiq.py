@@ -278,11 +278,38 @@ class MUSIQ(nn.Module):
 
 # -- weights ---------------------------------------------------------------------------------------
 
+HEAD_DIM = 64  # MUSIQ's attention head width (384 / 6); how many heads a checkpoint has
+
+
+def config_from_state(state: Mapping[str, torch.Tensor]) -> MusiqConfig:
+    """The architecture a checkpoint holds: widths from its tensors' shapes, heads of width 64.
+
+    pyiqa's published MUSIQ checkpoints all give MusiqConfig()'s defaults; narrower ones (tests)
+    load the same way. Keys and shapes are then checked strictly against that architecture."""
+    try:
+        hidden = int(state["transformer_encoder.cls"].shape[-1])
+        mlp = int(state["transformer_encoder.transformer.encoderblock_0.mlp.fc1.weight"].shape[0])
+        grid = math.isqrt(int(state["transformer_encoder.posembed_input.position_emb"].shape[1]))
+    except (KeyError, IndexError) as e:
+        raise WeightsError(f"not a pyiqa MUSIQ checkpoint (no usable key {e}); expected e.g. "
+                           f"{MUSIQ_SPAQ.filename} from {MUSIQ_SPAQ.url}") from None
+    layers = 0
+    while f"transformer_encoder.transformer.encoderblock_{layers}.norm1.weight" in state:
+        layers += 1
+    return MusiqConfig(hidden_size=hidden, mlp_dim=mlp, num_heads=max(1, hidden // HEAD_DIM),
+                       num_layers=layers, grid_size=grid)
+
+
 def load_musiq(state: Mapping[str, torch.Tensor], config: MusiqConfig | None = None,
                source: str = "checkpoint") -> MUSIQ:
-    """A MUSIQ with `state` loaded strictly; pyiqa's DataParallel `module.` prefix is accepted."""
+    """A MUSIQ with `state` loaded strictly; pyiqa's DataParallel `module.` prefix is accepted.
+
+    Without `config`, the architecture is read from the checkpoint (config_from_state)."""
     state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
-    model = MUSIQ(config)
+    try:
+        model = MUSIQ(config or config_from_state(state))
+    except WeightsError as e:
+        raise WeightsError(f"{source}: {e}") from None
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -7,10 +7,12 @@ skip 20), rewritten here with the same module names, so the published checkpoint
 between two frames given as float [B, 3, H, W] in [0, 1]; H and W must be multiples of 16
 (callers pad, as VBench does with replicate padding: `interpolate_midframes`).
 
-Smallest input: the correlation pyramid pools the 1/8-resolution correlation three times, so
-each padded (and scaled) side must be at least 64 pixels, i.e. a clip side of at least 49
-pixels at scale 1. VBench fails there too (avg_pool2d "output size is too small");
-here it is a one-line MetricInputError.
+Smallest input: the correlation pyramid pools the 1/8-resolution correlation three times.
+A padded (and scaled) side under 64 pixels makes avg_pool2d fail; one under 128 leaves a
+coarsest level one pixel wide, where RAFT's bilinear_sampler divides by (W - 1) = 0: the
+correlation features, and with them the whole prediction, are NaN, which VBench then casts
+to uint8 (undefined; 0 on x86), so its score for such a clip means nothing. Here both are a
+one-line MetricInputError: clip sides must exceed 112 pixels at scale 1.
 
 Scale: VBench's MotionSmoothness downsamples the input inside the network by a factor derived
 from the GPU's total memory (`vbench_scale`), but only when it was given the device as the
@@ -40,7 +42,7 @@ AMT_S_WEIGHTS = WeightSpec(
 )
 
 PAD_DIVISOR = 16  # the network halves the resolution four times
-MIN_NETWORK_SIDE = 64  # 1/8 resolution, pooled three times by the correlation pyramid
+MIN_NETWORK_SIDE = 128  # 1/8 resolution pooled three times must keep 2 pixels (see the docstring)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -473,25 +475,29 @@ def check_size(height: int, width: int, scale: float, metric: str = "motion_smoo
         raise MetricInputError(
             f"{metric}: AMT-S needs frames of at least {MIN_NETWORK_SIDE}x{MIN_NETWORK_SIDE} pixels after padding "
             f"to a multiple of {div}" + (f" and scaling by {scale:g}" if scale != 1.0 else "")
-            + f", got {height}x{width} (VBench fails on such clips too); use clips larger than 48 pixels a side"
+            + f", got {height}x{width} (VBench crashes or computes NaN frames on such clips); at scale 1 "
+            f"clip sides must exceed {MIN_NETWORK_SIDE - PAD_DIVISOR} pixels"
         )
 
 
 @torch.no_grad()
-def interpolate_midframes(net: AMTS, frames: torch.Tensor, *, scale: float = 1.0, batch_size: int = 8,
+def interpolate_midframes(net: AMTS, frames: torch.Tensor, *, scale: float = 1.0, batch_size: int = 1,
                           device: str = "cpu") -> torch.Tensor:
     """The frame halfway between each consecutive pair of `frames` (uint8 [N, H, W, 3]), as VBench
     makes it: float32 /255, replicate padding to multiples of int(16/scale), embt 0.5, unpadding,
     then x*255 clipped and truncated to uint8 (not rounded). Returns uint8 [N-1, H, W, 3].
-    Pairs are batched (`batch_size` at a time); VBench runs one pair at a time, which changes
-    only the float rounding of the convolutions."""
+    `batch_size` pairs go through the network at a time; 1 (VBench's way) gives VBench's frames
+    bit for bit on CPU; more changes the convolutions' float rounding (measured on CPU: 9 of 95k
+    values one grey level apart, about 4e-7 in the score)."""
     n, h, w, _ = frames.shape
     if n < 2:
         raise MetricInputError(f"motion_smoothness: needs at least two frames to interpolate between, got {n}")
     check_size(h, w, scale)
     left, right, top, bottom = pad_amounts(h, w, padding_for(scale))
-    x = frames.permute(0, 3, 1, 2).float() / 255.0
-    x = F.pad(x, [left, right, top, bottom], mode="replicate")
+    # Contiguous NCHW, the layout VBench's padded frames have: a channels-last batch would make the
+    # convolutions round differently (measured: 7 of 95k output values one grey level apart).
+    x = frames.permute(0, 3, 1, 2).contiguous().float() / 255.0
+    x = F.pad(x, [left, right, top, bottom], mode="replicate").contiguous()
     out = []
     for start in range(0, n - 1, max(1, batch_size)):
         stop = min(n - 1, start + max(1, batch_size))

@@ -18,9 +18,12 @@ branch). `vbench_gpu_compat: true` reproduces VBench called with the string "cud
 downscale factor from the GPU's total memory (`gpu_memory_gb`, GiB, or read from the CUDA
 device the run uses). `scale: <float>` fixes another factor (16/k, k >= 16 an integer).
 
-Clips need at least 3 frames (two kept frames) and sides over 48 pixels; VBench fails on
-smaller ones (an assert; an avg_pool2d error). Options `weights:` (explicit amt-s.pth),
-`weights_sha256:`, `pretrained: random` (seeded by the run's seed; not comparable).
+Clips need at least 3 frames (two kept frames) and, at scale 1, sides over 112 pixels: on
+fewer frames VBench fails an assert, on smaller frames it crashes (avg_pool2d) or makes NaN
+frames (a one-pixel correlation level; see features/amt.py), so vdmbench refuses them. Options `weights:` (explicit amt-s.pth),
+`weights_sha256:`, `pretrained: random` (seeded by the run's seed; not comparable), `pair_batch:`
+frame pairs per network call (default 1, as VBench: its frames bit for bit on CPU; larger is
+faster on a GPU and changes only float rounding, about 4e-7 in the score as measured on CPU).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class MotionSmoothness(PerSampleMetric):
 
     def __init__(self, context: MetricContext | None = None, *, weights: str | None = None,
                  weights_sha256: str | None = None, pretrained: str | None = "vbench", scale: float | None = None,
-                 vbench_gpu_compat: bool = False, gpu_memory_gb: float | None = None, **kwargs: Any) -> None:
+                 vbench_gpu_compat: bool = False, gpu_memory_gb: float | None = None, pair_batch: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
         ctx = self.context
         if vbench_gpu_compat and scale is not None:
@@ -74,6 +78,9 @@ class MotionSmoothness(PerSampleMetric):
             raise ConfigError("motion_smoothness: gpu_memory_gb is used only with vbench_gpu_compat: true")
         if scale is not None and not (0.0 < float(scale) <= 1.0):
             raise ConfigError(f"motion_smoothness: scale must be in (0, 1], got {scale!r}")
+        if int(pair_batch) < 1:
+            raise ConfigError(f"motion_smoothness: pair_batch must be a positive integer, got {pair_batch!r}")
+        self.pair_batch = int(pair_batch)
         self.fixed_scale = 1.0 if scale is None else float(scale)
         self.vbench_gpu_compat = bool(vbench_gpu_compat)
         self.gpu_memory_bytes = self._gpu_memory(gpu_memory_gb) if self.vbench_gpu_compat else None
@@ -119,7 +126,7 @@ class MotionSmoothness(PerSampleMetric):
         check_size(h, w, scale, self.name)  # before any work: a one-line error for small clips
         scores, mads = [], []
         for clip in videos:
-            mid = interpolate_midframes(self.net, clip[0::2], scale=scale, batch_size=self.context.batch_size,
+            mid = interpolate_midframes(self.net, clip[0::2], scale=scale, batch_size=self.pair_batch,
                                         device=self.context.device)
             score, mad = smoothness_from_frames(clip, mid)
             scores.append(score)

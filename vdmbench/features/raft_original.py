@@ -257,7 +257,9 @@ class RAFT(nn.Module):
         image1 = (2 * (image1 / 255.0) - 1.0).contiguous()
         image2 = (2 * (image2 / 255.0) - 1.0).contiguous()
         fmap1, fmap2 = self.fnet(torch.cat([image1, image2], dim=0)).split(image1.shape[0], dim=0)
-        corr_fn = CorrBlock(fmap1.float(), fmap2.float())
+        # RAFT casts the features to float32 (for mixed precision); float64 stays float64 (tests).
+        wide = torch.promote_types(fmap1.dtype, torch.float32)
+        corr_fn = CorrBlock(fmap1.to(wide), fmap2.to(wide))
         net, inp = torch.split(self.cnet(image1), [self.hidden_dim, self.context_dim], dim=1)
         net, inp = torch.tanh(net), torch.relu(inp)
         b, _, h, w = image1.shape

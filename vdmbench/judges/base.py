@@ -65,7 +65,7 @@ class Answer:
     category: str = "other"
 
     def note(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+        return {k: v for k, v in asdict(self).items() if v is not None and not (k == "strict_retry" and not v)}
 
 
 @dataclass(frozen=True)

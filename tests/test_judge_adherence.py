@@ -1,0 +1,153 @@
+"""judge_adherence: the prompt's yes/no questions asked of each clip through a fake OpenAI-compatible
+server; scores against an independent float64 recomputation, questions given or generated once and
+shared by every model, failures never guessed, and a rerun that calls nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_judge_fakeserver import FakeServer, Out, images, no, question, user_text, yes
+from vdmbench.core.errors import ConfigError
+from vdmbench.judges import JudgeError
+from vdmbench.metrics import ClipBatch, MetricContext, build_metric
+from vdmbench.run.checks import check_metric_spec
+
+PROMPT = "two dogs playing to the left of a red car"
+QUESTIONS = [{"category": "count", "question": "Are there two dogs?"},
+             {"category": "color", "question": "Is the car red?"},
+             "Are the dogs to the left of the car?"]
+
+
+def clips(n: int, offset: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(offset)
+    return torch.randint(0, 256, (n, 6, 16, 16, 3), generator=g, dtype=torch.uint8)
+
+
+def metric(srv: FakeServer, tmp_path, **options):
+    judge = {"backend": "openai", "base_url": srv.base_url, "model": "fake-vlm", "frames": 3, "backoff": 0.0}
+    judge.update(options.pop("judge", {}))
+    ctx = MetricContext(cache_dir=tmp_path / "cache")
+    return build_metric({"name": "judge_adherence", "judge": judge, **options}, ctx)
+
+
+P_YES = {"Are there two dogs?": 0.9, "Is the car red?": 0.8, "Are the dogs to the left of the car?": 0.3}
+
+
+def answer_by_p(body, n):
+    p = P_YES[question(body)]
+    return yes(p) if p > 0.5 else no(p)
+
+
+def test_scores_are_the_fraction_of_yes_and_the_mean_p_yes(tmp_path):
+    with FakeServer(answer_by_p) as srv:
+        m = metric(srv, tmp_path, questions={PROMPT: QUESTIONS})
+        batch = ClipBatch(videos=clips(2), prompts=[PROMPT, PROMPT])
+        values = m.sample_values(batch)
+        notes = m.sample_notes(batch)
+        m.update(batch, values=values)
+        result = m.compute()
+    assert len(srv.requests) == 6 and all(len(images(b)) == 3 for b in srv.requests)
+    p = np.array([0.9, 0.8, 0.3], dtype=np.float64)
+    expected_p = float(np.mean(np.exp(np.log(p))))  # the server sends log-probabilities
+    for i in range(2):
+        assert values["judge_adherence"][i].item() == pytest.approx(2 / 3, abs=1e-12)
+        assert values["judge_adherence_p_yes"][i].item() == pytest.approx(expected_p, abs=1e-12)
+        assert values["judge_adherence_answered"][i].item() == 1.0
+    assert values["judge_adherence"].dtype == torch.float64
+    assert result["judge_adherence_p_yes"].item() == pytest.approx(expected_p, abs=1e-12)
+    first = notes[0]
+    assert first["questions"] == "given"
+    assert [(a["question"], a["category"], a.get("answer")) for a in first["answers"]] == [
+        ("Are there two dogs?", "count", True), ("Is the car red?", "color", True),
+        ("Are the dogs to the left of the car?", "other", False)]
+    assert math.isclose(first["answers"][2]["p_yes"], 0.3) and first["answers"][0]["raw"] == "Yes"
+    d = m.describe()
+    assert d["judge"]["model"] == "fake-vlm" and d["usage"]["calls"] == 6 and d["p_yes_from_logprobs"] == "6 of 6 answers"
+
+
+def test_generated_questions_are_made_once_and_shared_by_every_model(tmp_path):
+    decomposition = json.dumps([{"category": "count", "question": "Are there two dogs?"},
+                                {"category": "color", "question": "Is the car red?"}])
+
+    def respond(body, n):
+        if "Break the prompt into atomic" in user_text(body):
+            assert not images(body) and PROMPT in user_text(body)
+            return Out(f"```json\n{decomposition}\n```")
+        return yes(0.6)
+
+    with FakeServer(respond) as srv:
+        model_a = metric(srv, tmp_path)
+        model_a.sample_values(ClipBatch(videos=clips(2, 0), prompts=[PROMPT, PROMPT]))
+        decompositions = [b for b in srv.requests if not images(b)]
+        assert len(decompositions) == 1 and len(srv.requests) == 1 + 2 * 2
+        bank = json.loads((tmp_path / "cache" / "judge" / "questions.json").read_text())
+        [section] = bank.values()
+        assert [q["question"] for q in section[PROMPT]["questions"]] == ["Are there two dogs?", "Is the car red?"]
+        assert section[PROMPT]["made_by"].startswith("fake-vlm@")
+        # Another model's clips: the same questions, no new decomposition.
+        model_b = metric(srv, tmp_path)
+        values = model_b.sample_values(ClipBatch(videos=clips(1, 7), prompts=[PROMPT]))
+        assert len(srv.requests) == 5 + 2 and all(images(b) for b in srv.requests[5:])
+        assert sorted(question(b) for b in srv.requests[5:]) == ["Are there two dogs?", "Is the car red?"]
+        assert values["judge_adherence"].tolist() == [1.0]
+        assert values["judge_adherence_p_yes"].tolist() == [pytest.approx(0.6, abs=1e-12)]
+        # A rerun of model a: everything from the caches.
+        again = metric(srv, tmp_path)
+        again.sample_values(ClipBatch(videos=clips(2, 0), prompts=[PROMPT, PROMPT]))
+        assert len(srv.requests) == 7 and again.judge.usage.calls == 0 and again.judge.usage.cached == 4
+
+
+def test_unreadable_answers_are_left_out_and_a_failed_call_fails_the_clip(tmp_path):
+    def respond(body, n):
+        q = question(body)
+        if q == "Is the car red?":
+            return Out("It is hard to tell")
+        return yes(0.9) if q == "Are there two dogs?" else no(0.3)
+
+    with FakeServer(respond) as srv:
+        values = metric(srv, tmp_path, questions={PROMPT: QUESTIONS}).sample_values(
+            ClipBatch(videos=clips(1), prompts=[PROMPT]))
+    assert values["judge_adherence"].tolist() == [0.5]  # yes, no; the unreadable one is not counted
+    assert values["judge_adherence_answered"].tolist() == [pytest.approx(2 / 3)]
+    assert values["judge_adherence_p_yes"].tolist() == [pytest.approx((0.9 + 0.3) / 2, abs=1e-12)]
+
+    broken = {"on": True}
+
+    def flaky(body, n):
+        if broken["on"] and question(body) == "Is the car red?":
+            return Out(status=500)
+        return answer_by_p(body, n)
+
+    with FakeServer(flaky) as srv:
+        m = metric(srv, tmp_path / "flaky", questions={PROMPT: QUESTIONS}, judge={"max_retries": 1})
+        with pytest.raises(JudgeError, match="1 judge call"):
+            m.sample_values(ClipBatch(videos=clips(1), prompts=[PROMPT]))
+        asked = len(srv.requests)
+        broken["on"] = False
+        rerun = metric(srv, tmp_path / "flaky", questions={PROMPT: QUESTIONS})
+        values = rerun.sample_values(ClipBatch(videos=clips(1), prompts=[PROMPT]))
+        assert len(srv.requests) == asked + 1  # only the failed question is asked again
+        assert values["judge_adherence"].tolist() == [pytest.approx(2 / 3)]
+
+
+def test_options_are_checked_before_any_call(tmp_path):
+    check_metric_spec({"name": "judge_adherence", "judge": {"model": "m"}, "questions_file": "q.yaml"})
+    with pytest.raises(ConfigError, match="unknown option 'judges'"):
+        check_metric_spec({"name": "judge_adherence", "judges": {}})
+    with pytest.raises(ConfigError, match="needs a judge"):
+        build_metric("judge_adherence", MetricContext())
+    qfile = tmp_path / "q.yaml"
+    qfile.write_text(f"'{PROMPT}': ['Is the car red?', {{category: count, question: 'Are there two dogs?'}}]\n")
+    with FakeServer(answer_by_p) as srv:
+        m = metric(srv, tmp_path, questions_file=str(qfile))
+        assert m.questions_for(PROMPT) == ([{"category": "other", "question": "Is the car red?"},
+                                            {"category": "count", "question": "Are there two dogs?"}], "given")
+        qfile.write_text(f"'{PROMPT}': []\n")
+        with pytest.raises(ConfigError, match="non-empty list"):
+            metric(srv, tmp_path, questions_file=str(qfile))
+    assert srv.requests == []

@@ -1,0 +1,132 @@
+"""Prompt adherence judged by a VLM: the prompt decomposed into atomic yes/no questions (objects,
+counts, colors, spatial relations, actions, camera motion, style; TIFA / DSG style), each asked of
+the clip's frames.
+
+Per clip, over the questions with a readable answer:
+    judge_adherence        = fraction answered "Yes"
+    judge_adherence_p_yes  = mean P("Yes") of the first answer token (VQAScore); a question whose
+                             reply carries no logprobs contributes its 0/1 answer instead, and
+                             describe() says how many did
+    judge_adherence_answered = fraction of the questions with a readable answer
+A question whose call failed (retries spent) fails the clip's scoring, so a rerun asks it again;
+a reply that stays unreadable after the stricter retry is recorded as failed and left out.
+
+Options: `judge` (the judge mapping, docs/judge.md), `questions` (prompt text -> list) and/or
+`questions_file` (YAML/JSON of the same), `question_bank` (where generated questions are stored;
+default <cache>/judge/questions.json). Per-question answers of the last batch: `sample_notes()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vdmbench.core.errors import ConfigError
+from vdmbench.judges import Judge, JudgeConfig, JudgeError, build_judge
+from vdmbench.judges.questions import Question, QuestionBank, read_given
+from vdmbench.judges.templates import load_template
+from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
+
+
+def judge_cache_dir(context: MetricContext, config: JudgeConfig) -> Path | None:
+    """Explicit `cache_dir` in the judge mapping, else <the run's cache folder>/judge."""
+    if config.cache_dir:
+        return Path(config.cache_dir)
+    return Path(context.cache_dir) / "judge" if context.cache_dir is not None else None
+
+
+def parse_judge_option(judge: Any, metric: str) -> JudgeConfig:
+    if judge is None:
+        raise ConfigError(f"metric {metric!r} needs a judge: add judge: {{backend: openai, base_url: ..., "
+                          "model: ...}} to its options (docs/judge.md)")
+    return JudgeConfig.parse(judge, f"metric {metric!r}: judge")
+
+
+class JudgeAdherence(PerSampleMetric):
+    name = "judge_adherence"
+    inputs = frozenset({"prompts"})
+    outputs = (
+        Output("judge_adherence", higher_is_better=True, range=(0.0, 1.0),
+               description="fraction of the prompt's yes/no questions the VLM judge answered Yes"),
+        Output("judge_adherence_p_yes", higher_is_better=True, range=(0.0, 1.0),
+               description="mean P('Yes') of the judge over the prompt's questions (VQAScore-style)"),
+        Output("judge_adherence_answered", higher_is_better=True, range=(0.0, 1.0),
+               description="fraction of the questions the judge gave a readable yes/no answer to"),
+    )
+
+    def __init__(self, context: MetricContext | None = None, judge: dict[str, Any] | None = None,
+                 questions: dict[str, list[Any]] | None = None, questions_file: str | None = None,
+                 question_bank: str | None = None, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.judge_config = parse_judge_option(judge, self.name)
+        self.cache_dir = judge_cache_dir(self.context, self.judge_config)
+        self.given = read_given(questions, questions_file)
+        bank_path = Path(question_bank) if question_bank else (self.cache_dir / "questions.json" if self.cache_dir else None)
+        self.bank = QuestionBank(bank_path, load_template("decompose"))
+        self._judge: Judge | None = None
+        self._notes: list[dict[str, Any]] = []
+        self._with_logprobs = 0
+        self._answered = 0
+
+    @property
+    def judge(self) -> Judge:
+        if self._judge is None:  # built on first use; a copy of the metric builds its own
+            self._judge = build_judge(self.judge_config, self.cache_dir)
+        return self._judge
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_judge"] = None  # locks and connections do not travel
+        return state
+
+    def questions_for(self, prompt: str) -> tuple[list[Question], str]:
+        """The prompt's questions and where they came from (given | generated)."""
+        if prompt in self.given:
+            return self.given[prompt], "given"
+        found = self.bank.get(prompt)
+        if found is not None:
+            return found, "generated"
+        made_by = f"{self.judge_config.model}@{self.judge_config.revision or 'unknown revision'}"
+        return self.bank.get_or_make(prompt, self.judge.decompose, made_by), "generated"
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        videos = self.check_batch(batch)
+        per_clip = [self.questions_for(p) for p in batch.prompts]
+        answers = self.judge.ask_batch([(videos[i], [q["question"] for q in qs]) for i, (qs, _) in enumerate(per_clip)])
+        errors = [a for clip in answers for a in clip if a.status == "error"]
+        if errors:
+            raise JudgeError(f"judge_adherence: {len(errors)} judge call(s) failed ({errors[0].error}); "
+                             "the answers already given are cached, a rerun asks only these")
+        frac, p_yes, answered, notes = [], [], [], []
+        for (qs, source), clip in zip(per_clip, answers):
+            ok = [a for a in clip if a.answer is not None]
+            if not ok:
+                raise JudgeError(f"judge_adherence: none of the {len(clip)} answers could be read as yes or no "
+                                 f"(first reply: {clip[0].raw[:80]!r}); see the judge's cache for the raw replies")
+            frac.append(sum(a.answer is True for a in ok) / len(ok))
+            p_yes.append(sum(a.p_yes if a.p_yes is not None else float(bool(a.answer)) for a in ok) / len(ok))
+            answered.append(len(ok) / len(clip))
+            self._with_logprobs += sum(a.p_yes is not None for a in ok)
+            self._answered += len(ok)
+            notes.append({"questions": source, "answers": [{**a.note(), "category": q["category"]}
+                                                           for q, a in zip(qs, clip)]})
+        self._notes = notes
+        as_tensor = lambda xs: torch.tensor(xs, dtype=torch.float64)  # noqa: E731
+        return {"judge_adherence": as_tensor(frac), "judge_adherence_p_yes": as_tensor(p_yes),
+                "judge_adherence_answered": as_tensor(answered)}
+
+    def sample_notes(self, batch: ClipBatch) -> list[dict[str, Any]]:
+        """Per clip of the last `sample_values` batch: each question, its category, the answer,
+        P(yes) and the raw reply (for the drill-down)."""
+        return list(self._notes)
+
+    def describe(self) -> dict[str, Any]:
+        d = {**super().describe(), **(self._judge.describe() if self._judge else {"judge": self.judge_config.public()})}
+        d["p_yes_from_logprobs"] = f"{self._with_logprobs} of {self._answered} answers"
+        d["question_bank"] = str(self.bank.path) if self.bank.path else None
+        return d
+
+
+METRICS = [JudgeAdherence]

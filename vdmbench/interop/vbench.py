@@ -9,6 +9,13 @@ Import: VBench's prompt file is a JSON list of {"prompt_en": ..., "dimension": [
 text: the file has 946 entries but only 944 distinct texts (two texts appear under two dimension
 lists). Each prompt is tagged with its dimensions; auxiliary info is kept under params.vbench.
 
+VBench's standard sampling (prompts/README.md): 5 videos per prompt, `$prompt-$index.mp4` with
+index 0..4, a different seed for every video, recorded so the sampling is reproducible. VBench seeds
+one global generator per prompt file; vdmbench seeds every video by itself, so the import gives each
+prompt seeds first_seed .. first_seed + 4 (default 0..4) and the export names seed k of a prompt
+`-{k's position}`; VBench's standard mode reads exactly indices 0..4. `--dimension-metrics` lists
+the imported dimensions that vdmbench computes as the suite's metrics, plus `vbench_scores`.
+
 Export: VBench looks a clip up as `{prompt}-{i}.mp4`, i = 0..4 the sample index. The index is the
 position of the sample's seed among its prompt's seeds (seeds 0..4 give i = seed). The prompt text
 is used as is where the filesystem allows; `vbench_filename` says what is changed otherwise.
@@ -39,21 +46,42 @@ if TYPE_CHECKING:
     from vdmbench.store.records import SampleRow
 
 MANIFEST_NAME = "vdmbench_manifest.csv"
+VBENCH_SAMPLES_PER_PROMPT = 5  # prompts/README.md: "For each prompt, sample 5 videos", index 0..4
+
+
+def dimension_metrics(dimensions: Sequence[str]) -> list[str]:
+    """The VBench dimensions among `dimensions` that vdmbench has a metric for (registry name =
+    dimension name), in VBench's order, then `vbench_scores`; [] when there is none."""
+    from vdmbench.metrics import REGISTRY
+    from vdmbench.metrics.vbench_scores import NORMALIZE
+
+    known = set(REGISTRY.names(strict=False))
+    wanted = set(dimensions)
+    found = [d for d in NORMALIZE if d in wanted and d in known]
+    return found + ["vbench_scores"] if found else []
+
+
 # -- import ----------------------------------------------------------------------------------------
 def import_prompts(
     entries: Any,
     *,
     name: str = "vbench",
     dimensions: list[str] | None = None,
-    seeds: int = 5,
+    seeds: int = VBENCH_SAMPLES_PER_PROMPT,
+    first_seed: int = 0,
     num_frames: int = 16,
     height: int = 320,
     width: int = 512,
     fps: float = 8.0,
     metrics: list[str] | None = None,
+    score_dimensions: bool = False,
     source: str = "<vbench json>",
 ) -> dict[str, Any]:
-    """VBench prompt entries -> a suite mapping (validated by vdmbench.config.suite.parse_suite)."""
+    """VBench prompt entries -> a suite mapping (validated by vdmbench.config.suite.parse_suite).
+
+    `seeds` samples per prompt with seeds first_seed .. first_seed + seeds - 1 (VBench: 5, exported
+    as indices 0..4). `score_dimensions`: add the metrics of the imported dimensions that vdmbench
+    computes (see dimension_metrics) to `metrics`."""
     from vdmbench.config.suite import parse_suite
 
     if not isinstance(entries, list) or not entries:
@@ -75,12 +103,23 @@ def import_prompts(
         prompts.append(p)
     if not prompts:
         raise ConfigError(f"{source}: no entry has any of the dimensions {sorted(wanted)}")
+    if first_seed < 0:
+        raise ConfigError(f"first seed must be >= 0, got {first_seed}")
+    chosen = list(metrics or [])
+    if score_dimensions:
+        chosen += [m for m in dimension_metrics([d for p in prompts for d in p["tags"]]) if m not in chosen]
+    if seeds != VBENCH_SAMPLES_PER_PROMPT:
+        protocol = f"; {seeds} samples per prompt, not VBench's {VBENCH_SAMPLES_PER_PROMPT}"
+    else:
+        protocol = f"; VBench's {VBENCH_SAMPLES_PER_PROMPT} samples per prompt"
     suite = {
         "name": name, "version": 1, "task": "t2v",
         "description": f"VBench prompts imported from {Path(source).name} "
-                       f"({len(prompts)} of {len(entries)} entries{'; dimensions ' + ', '.join(sorted(wanted)) if wanted else ''}).",
-        "num_frames": num_frames, "height": height, "width": width, "fps": fps, "seeds": seeds,
-        "metrics": metrics or ["flicker"], "prompts": prompts,
+                       f"({len(prompts)} of {len(entries)} entries{'; dimensions ' + ', '.join(sorted(wanted)) if wanted else ''}"
+                       f"{protocol}, seeds {first_seed}..{first_seed + seeds - 1}).",
+        "num_frames": num_frames, "height": height, "width": width, "fps": fps,
+        "seeds": seeds if first_seed == 0 else list(range(first_seed, first_seed + seeds)),
+        "metrics": chosen or ["flicker"], "prompts": prompts,
     }
     parse_suite(suite, source=f"{source} (imported)")
     return suite
@@ -205,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("-o", "--out", required=True, help="suite YAML to write (e.g. suites/vbench.yaml)")
     imp.add_argument("--name", help="suite name (default: the output file's stem)")
     imp.add_argument("--dimension", action="append", help="keep only prompts of this dimension (repeatable)")
-    imp.add_argument("--seeds", type=int, default=5, help="samples per prompt (VBench: 5)")
+    imp.add_argument("--seeds", type=int, default=VBENCH_SAMPLES_PER_PROMPT,
+                     help="samples per prompt (VBench: %(default)s, exported as indices 0..4)")
+    imp.add_argument("--first-seed", type=int, default=0,
+                     help="seeds are FIRST .. FIRST+SEEDS-1, one per video (default: %(default)s)")
+    imp.add_argument("--dimension-metrics", action="store_true",
+                     help="score the imported dimensions that vdmbench computes, plus vbench_scores")
     imp.add_argument("--num-frames", type=int, default=16)
     imp.add_argument("--height", type=int, default=320)
     imp.add_argument("--width", type=int, default=512)
@@ -232,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         suite = import_prompts(
             entries, name=args.name or out.stem, dimensions=args.dimension, seeds=args.seeds,
-            num_frames=args.num_frames, height=args.height, width=args.width, fps=args.fps,
-            metrics=args.metric, source=args.json,
+            first_seed=args.first_seed, num_frames=args.num_frames, height=args.height, width=args.width,
+            fps=args.fps, metrics=args.metric, score_dimensions=args.dimension_metrics, source=args.json,
         )
         write_suite_yaml(suite, out)
         texts = [p["text"] for p in suite["prompts"]]

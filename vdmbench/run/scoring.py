@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from vdmbench.core.errors import error_text
@@ -79,8 +80,13 @@ def run_statistics(store: Store, files: SampleFiles, run_id: str, metrics: Seque
 def per_sample_statistics(store: Store, run_id: str, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
     """Each per-sample output's run value (the mean, or the weighted mean of a metric declaring
     `aggregate_weight`) with a 95% bootstrap CI over prompts; then the derived metrics' rows."""
+    return table_statistics(store.sample_values(run_id), metrics)
+
+
+def table_statistics(table: pd.DataFrame, metrics: Sequence[VideoMetric]) -> list[dict[str, Any]]:
+    """per_sample_statistics of a long table of per-sample values (sample_id, prompt_id, metric,
+    value), e.g. of files scored outside a run."""
     rows: list[dict[str, Any]] = []
-    table = store.sample_values(run_id)
     for m in metrics:
         if not m.per_sample:
             continue

@@ -142,7 +142,9 @@ def musiq_score(sd: dict[str, torch.Tensor], image01: np.ndarray, heads: int) ->
     p = {k: v.detach().to(torch.float64) for k, v in sd.items()}
     pix, pos, scale, mask = multiscale(image01)
     n = len(pos)
-    x = torch.from_numpy(pix).reshape(n, 3, 32, 32)
+    # The per-patch network sees each padding token as the same zero patch: run it once for them.
+    real = np.flatnonzero(mask)
+    x = torch.from_numpy(np.concatenate([pix[real], np.zeros((1, pix.shape[1]))])).reshape(-1, 3, 32, 32)
     x = F.group_norm(_std_conv(x, p["conv_root.weight"], 2), 32, p["gn_root.weight"], p["gn_root.bias"], 1e-6)
     x = F.max_pool2d(_same(F.relu(x), 3, 2), 3, 2)
 
@@ -153,7 +155,10 @@ def musiq_score(sd: dict[str, torch.Tensor], image01: np.ndarray, heads: int) ->
     y = F.relu(gn(_std_conv(x, p["block1.conv1.weight"]), "gn1"))
     y = F.relu(gn(_std_conv(y, p["block1.conv2.weight"]), "gn2"))
     x = F.relu(gn(_std_conv(y, p["block1.conv3.weight"]), "gn3") + proj)
-    x = x.permute(0, 2, 3, 1).reshape(n, -1)
+    x = x.permute(0, 2, 3, 1).reshape(len(real) + 1, -1)
+    tokens = x[-1].repeat(n, 1)
+    tokens[torch.from_numpy(real)] = x[:-1]
+    x = tokens
     x = x @ p["embedding.weight"].T + p["embedding.bias"]
     enc = "transformer_encoder."
     x = x + p[enc + "posembed_input.position_emb"][0][torch.from_numpy(pos)]

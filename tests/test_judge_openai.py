@@ -233,3 +233,44 @@ def test_position_swapping_turns_a_positional_preference_into_a_tie(tmp_path):
         assert judge.choose(bright, dark, "brightness").winner == "a"
         body = srv.requests[0]
         assert "Criterion: brightness" in user_text(body) and len(images(body)) == 8
+
+
+KILLED_RUN = """
+import sys, torch
+from vdmbench.judges import build_judge
+frames = (torch.arange(10, dtype=torch.uint8) * 10).view(10, 1, 1, 1).expand(10, 48, 64, 3).contiguous()
+judge = build_judge({"base_url": sys.argv[1], "model": "fake-vlm", "frames": 4, "frame_size": 32,
+                     "concurrency": 1}, cache_dir=sys.argv[2])
+judge.ask(frames, ["q1?", "q2?", "q3?"])
+"""
+
+
+def test_a_killed_run_never_repeats_a_call_whose_reply_arrived(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    hanging = threading.Event()
+
+    def respond(body, n):
+        if question(body) == "q3?" and not hanging.is_set():
+            hanging.set()
+            return Out("Yes", delay=60.0)  # the run is killed while this call is in flight
+        return yes()
+
+    with FakeServer(respond) as srv:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, srv.base_url, str(tmp_path / "judge")],
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        try:
+            assert hanging.wait(timeout=120), "the child never reached its third call"
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert [question(b) for b in srv.requests] == ["q1?", "q2?", "q3?"]
+        judge = make(srv, tmp_path)
+        answers = judge.ask(clip(), ["q1?", "q2?", "q3?"])
+    assert [question(b) for b in srv.requests] == ["q1?", "q2?", "q3?", "q3?"]  # q1, q2 were paid: not asked again
+    assert all(a.answer for a in answers)
+    assert judge.usage.interrupted == 1 and judge.usage.cached == 2 and judge.usage.calls == 1
+    assert not list((tmp_path / "judge").rglob("*.tmp")) and not list((tmp_path / "judge" / "pending").iterdir())

@@ -6,15 +6,13 @@ The network runs on real-size inputs of the smallest valid size (sides > 112 pix
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import cv2  # noqa: F401  (VBench reads with cv2; imported to fail early where it is missing)
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
+from tests._vbench_amt_reference import vbench_interpolate
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.features.amt import (
     AMT_S_WEIGHTS,
@@ -167,28 +165,6 @@ def test_one_pixel_correlation_level_is_nan_which_is_why_small_clips_are_refused
     with pytest.raises(MetricInputError, match=r"at least 128x128.*got 112x200") as e:
         interpolate_midframes(random_amt(), frames)
     assert "\n" not in str(e.value)
-
-
-# --- An independent re-computation of VBench's MotionSmoothness.motion_score steps 2-3, pair by pair,
-# --- in numpy where VBench uses numpy (written from VBench's code, not from vdmbench's helpers).
-
-def vbench_interpolate(net: AMTS, frames_uint8: np.ndarray, scale: float) -> list[np.ndarray]:
-    inputs = [torch.tensor(f).permute(2, 0, 1).unsqueeze(0) / 255.0 for f in frames_uint8]  # img2tensor
-    divisor = int(16 / scale)
-    ht, wd = inputs[0].shape[-2:]
-    pad_ht = (((ht // divisor) + 1) * divisor - ht) % divisor
-    pad_wd = (((wd // divisor) + 1) * divisor - wd) % divisor
-    pad = [pad_wd // 2, pad_wd - pad_wd // 2, pad_ht // 2, pad_ht - pad_ht // 2]
-    inputs = [F.pad(x, pad, mode="replicate") for x in inputs]
-    embt = torch.tensor(1 / 2).float().view(1, 1, 1, 1)
-    outputs = [inputs[0]]
-    for a, b in itertools.pairwise(inputs):
-        with torch.no_grad():
-            outputs += [net(a, b, embt, scale_factor=scale), b]
-    h, w = outputs[0].shape[-2:]
-    outputs = [o[..., pad[2]:h - pad[3], pad[0]:w - pad[1]] for o in outputs]
-    imgs = [(o * 255.0).squeeze(0).permute(1, 2, 0).numpy().clip(0, 255).astype(np.uint8) for o in outputs]
-    return imgs[1::2]
 
 
 def test_interpolation_equals_vbenchs_pairwise_procedure_bit_for_bit():

@@ -132,8 +132,8 @@ def ref_video_embedding(video: torch.Tensor, sd: dict, cfg: ViclipConfig) -> tor
     return emb / emb.norm()
 
 
-def ref_text_embedding(prompt: str, sd: dict, cfg: ViclipConfig) -> torch.Tensor:
-    tokens = tokenize(clip_tokenizer(), [prompt], 32)[0]
+def ref_text_embedding(prompt: str, sd: dict, cfg: ViclipConfig, tokenizer) -> torch.Tensor:
+    tokens = tokenize(tokenizer, [prompt], 32)[0]
     sd = {k.removeprefix("text_encoder."): v.double() for k, v in sd.items() if k.startswith("text_encoder.")}
     x = sd["token_embedding.weight"][tokens] + sd["positional_embedding"]
     mask = torch.full((32, 32), float("-inf"), dtype=torch.float64).triu(1)
@@ -147,14 +147,25 @@ def ref_text_embedding(prompt: str, sd: dict, cfg: ViclipConfig) -> torch.Tensor
 # --- tests ------------------------------------------------------------------------------------
 
 
-def test_tokenizer_gives_clips_tokens():
-    tok = clip_tokenizer()
+@pytest.fixture(scope="module")
+def tokenizer():
+    return clip_tokenizer()
+
+
+def test_tokenizer_gives_clips_tokens(tokenizer):
+    tok = tokenizer
     ids = tokenize(tok, ["a photo of a cat"], 32)
     # OpenAI CLIP's ids: <|startoftext|> a photo of a cat <|endoftext|>, zero padded.
     assert ids.shape == (1, 32) and ids[0, :7].tolist() == [49406, 320, 1125, 539, 320, 2368, 49407]
     assert ids[0, 7:].abs().sum() == 0
     long = tokenize(tok, [" ".join(["cat"] * 50)], 32)[0]  # VBench truncates to 32, end token kept last
     assert long.tolist() == [49406] + [2368] * 30 + [49407]
+    # open_clip's vocabulary file is OpenAI CLIP's, the one VBench downloads (its published sha256)
+    from open_clip.tokenizer import default_bpe
+
+    from vdmbench.core.hashing import sha256_file
+
+    assert sha256_file(default_bpe()) == "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
 
 
 def test_frame_indices_are_vbenchs_middle_sampling():
@@ -181,14 +192,14 @@ def test_transform_equals_vbenchs_clip_transform(antialias):
     assert not torch.equal(clip_transform(frames, 224, antialias=False), clip_transform(frames, 224, antialias=True))
 
 
-def test_per_video_values_equal_a_float64_recomputation_of_vbench(checkpoint):
+def test_per_video_values_equal_a_float64_recomputation_of_vbench(checkpoint, tokenizer):
     cfg = ViclipConfig.from_options(SMALL)
     videos = clips()
     m = metric(OverallConsistency, checkpoint)
     batch = ClipBatch(videos, prompts=PROMPTS, fps=[24.0, 24.0])
     values = m.sample_values(batch)["overall_consistency"]
     sd = checkpoint[1]
-    expected = torch.stack([ref_video_embedding(v, sd, cfg) @ ref_text_embedding(p, sd, cfg)
+    expected = torch.stack([ref_video_embedding(v, sd, cfg) @ ref_text_embedding(p, sd, cfg, tokenizer)
                             for v, p in zip(videos, PROMPTS)])
     assert values.dtype == torch.float64 and torch.allclose(values, expected, atol=1e-5, rtol=0), (values, expected)
     assert abs(values[0] - values[1]) > 1e-3  # static and moving clips differ

@@ -46,6 +46,11 @@ VICLIP_SPEC = WeightSpec(
     vbench_path="ViCLIP/ViClip-InternVid-10M-FLT.pth",
 )
 
+# sha256 of OpenAI CLIP's bpe_simple_vocab_16e6.txt.gz (1,356,917 bytes), the file VBench downloads
+# from github.com/openai/CLIP into its cache; keras-hub pins this hash for that URL. open_clip
+# bundles the same file; the tokenizer refuses a copy with any other hash.
+CLIP_BPE_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -321,9 +326,15 @@ def clip_transform(frames: torch.Tensor, size: int, *, antialias: bool = False) 
 
 def clip_tokenizer() -> Any:
     """CLIP's BPE tokenizer with open_clip's copy of the vocabulary file (no download)."""
-    from open_clip.tokenizer import SimpleTokenizer
+    from open_clip.tokenizer import SimpleTokenizer, default_bpe
 
-    return SimpleTokenizer()
+    from vdmbench.core.hashing import sha256_file
+
+    digest = sha256_file(default_bpe())
+    if digest != CLIP_BPE_SHA256:
+        raise WeightsError(f"viclip: open_clip's vocabulary {default_bpe()} has sha256 {digest}, not CLIP's "
+                           f"{CLIP_BPE_SHA256}: the tokens would differ from VBench's; reinstall open-clip-torch")
+    return SimpleTokenizer(default_bpe())
 
 
 def tokenize(tokenizer: Any, texts: list[str], context_length: int) -> torch.Tensor:

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from vdmbench.features.viclip import ViclipConfig, ViclipEncoder, build_viclip
+from vdmbench.features.viclip import CLIP_BPE_SHA256, ViclipConfig, ViclipEncoder, build_viclip
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 RANDOM = ("random", "none")
@@ -56,6 +56,7 @@ class _ViclipMetric(PerSampleMetric):
             encoder = ViclipEncoder(model, device=ctx.device, batch_size=ctx.batch_size, antialias=antialias,
                                     gpu_compat=vbench_gpu_compat)
             return encoder, {**info, "frames": f"{cfg.num_frames}, VBench 'middle' sampling",
+                             "tokenizer": f"CLIP BPE (sha256 {CLIP_BPE_SHA256[:12]}), context {cfg.context_length}",
                              "antialias": bool(antialias), "vbench_gpu_compat": bool(vbench_gpu_compat)}
 
         # overall_consistency and temporal_style of one run share the model and the video embeddings.

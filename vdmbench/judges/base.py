@@ -111,6 +111,28 @@ class Usage:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+@dataclass(frozen=True)
+class _Query:
+    """One question to ask: template and its fields, the frames shown, how to read the reply, and
+    the text that identifies it in the cache key."""
+
+    template: Template
+    fields: dict[str, Any]
+    shown: tuple[Shown, ...]
+    parse: Callable[[str], Any]
+    text: dict[str, Any]
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    key: str
+    system: str
+    user: str
+    shown: tuple[Shown, ...]
+    max_tokens: int
+
+
 def _key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -153,12 +175,23 @@ class Judge:
         return self.ask_batch([(frames, questions)])[0]
 
     def ask_batch(self, items: Sequence[tuple[Frames, Sequence[str]]]) -> list[list[Answer]]:
-        """Several clips with their questions, all calls in flight up to `concurrency` at once."""
+        """Several clips with their questions, all calls in flight up to `concurrency` at once
+        (or in batches, for in-process backends)."""
         shown = [self.show(frames) for frames, _ in items]
+        t = self.templates["yes_no"]
         jobs = [(i, q) for i, (_, questions) in enumerate(items) for q in questions]
-        answers = self._parallel(lambda job: self._ask_one(shown[job[0]], job[1]), jobs)
+        results = self._query_many([
+            _Query(t, {"question": q, "n_frames": len(shown[i].indices)}, (shown[i],), parse_yes_no, {"question": q})
+            for i, q in jobs])
         out: list[list[Answer]] = [[] for _ in items]
-        for (i, _), a in zip(jobs, answers):
+        for (i, q), (value, reply, strict, error) in zip(jobs, results):
+            if error is not None:
+                a = Answer(q, None, None, "", "error", error=error)
+            elif value is None:
+                a = Answer(q, None, None, reply.text if reply else "", "unparseable", strict_retry=strict)
+            else:
+                assert reply is not None
+                a = Answer(q, bool(value), probability_of(reply.choice, "yes"), reply.text, "ok", strict_retry=strict)
             out[i].append(a)
         return out
 
@@ -167,22 +200,29 @@ class Judge:
         return self.choose_batch([(frames_a, frames_b, criterion, prompt)])[0]
 
     def choose_batch(self, items: Sequence[tuple[Frames, Frames, str, str]]) -> list[Verdict]:
-        shown = [(self.show(a), self.show(b)) for a, b, _, _ in items]
-        jobs = [(i, order) for i in range(len(items)) for order in (0, 1)]
-
-        def run(job: tuple[int, int]) -> Choice:
-            i, order = job
-            a, b = shown[i] if order == 0 else shown[i][::-1]
-            return self._choose_one(a, b, items[i][2], items[i][3])
-
-        choices = self._parallel(run, jobs)
+        t = self.templates["pairwise"]
+        queries = []
+        for a, b, criterion, prompt in items:
+            sa, sb = self.show(a), self.show(b)
+            for first, second in ((sa, sb), (sb, sa)):
+                fields = {"criterion": criterion, "prompt": prompt, "n_a": len(first.indices), "n_b": len(second.indices)}
+                queries.append(_Query(t, fields, (first, second), parse_choice, {"criterion": criterion, "prompt": prompt}))
+        choices = []
+        for value, reply, strict, error in self._query_many(queries):
+            if error is not None:
+                choices.append(Choice(None, None, "", "error", error=error))
+            elif value is None:
+                choices.append(Choice(None, None, reply.text if reply else "", "unparseable", strict_retry=strict))
+            else:
+                assert reply is not None
+                choices.append(Choice(str(value), probability_of(reply.choice, "a"), reply.text, "ok", strict_retry=strict))
         return [_verdict(choices[2 * i], choices[2 * i + 1]) for i in range(len(items))]
 
     def decompose(self, prompt: str) -> list[dict[str, str]]:
         """Atomic yes/no questions for a prompt (text only, no frames), asked through this judge."""
         t = self.templates["decompose"]
-        value, reply, _strict, error = self._query(t, {"prompt": prompt}, [], parse_questions,
-                                                  {"prompt": prompt}, max_tokens=1024)
+        [(value, reply, _strict, error)] = self._query_many(
+            [_Query(t, {"prompt": prompt}, (), parse_questions, {"prompt": prompt}, max_tokens=1024)])
         if value is None:
             why = error or f"the reply could not be read as a JSON list of questions: {reply.text[:200] if reply else ''!r}"
             raise JudgeError(f"judge could not decompose the prompt {prompt[:80]!r} into questions ({why}); "
@@ -201,30 +241,6 @@ class Judge:
         with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(jobs))) as pool:
             return list(pool.map(fn, jobs))
 
-    def _ask_one(self, shown: Shown, question: str) -> Answer:
-        t = self.templates["yes_no"]
-        value, reply, strict, error = self._query(
-            t, {"question": question, "n_frames": len(shown.indices)}, [shown], parse_yes_no,
-            {"question": question})
-        if error is not None:
-            return Answer(question, None, None, "", "error", error=error)
-        assert reply is not None
-        if value is None:
-            return Answer(question, None, None, reply.text, "unparseable", strict_retry=strict)
-        return Answer(question, bool(value), probability_of(reply.choice, "yes"), reply.text, "ok", strict_retry=strict)
-
-    def _choose_one(self, first: Shown, second: Shown, criterion: str, prompt: str) -> Choice:
-        t = self.templates["pairwise"]
-        fields = {"criterion": criterion, "prompt": prompt, "n_a": len(first.indices), "n_b": len(second.indices)}
-        value, reply, strict, error = self._query(t, fields, [first, second], parse_choice,
-                                                  {"criterion": criterion, "prompt": prompt})
-        if error is not None:
-            return Choice(None, None, "", "error", error=error)
-        assert reply is not None
-        if value is None:
-            return Choice(None, None, reply.text, "unparseable", strict_retry=strict)
-        return Choice(str(value), probability_of(reply.choice, "a"), reply.text, "ok", strict_retry=strict)
-
     def call_key(self, template: Template, strict: bool, text: dict[str, Any], shown: Sequence[Shown],
                  max_tokens: int | None = None) -> str:
         """The cache key of one call: everything that decides its answer, nothing operational."""
@@ -234,50 +250,86 @@ class Judge:
         return _key({"identity": identity, "template": template.id, "template_digest": template.digest,
                      "strict": strict, "text": text, "frames": [s.sha256 for s in shown]})
 
-    def _query(self, template: Template, fields: dict[str, Any], shown: Sequence[Shown],
-               parse: Callable[[str], Any], text: dict[str, Any], max_tokens: int | None = None,
-               ) -> tuple[Any, Reply | None, bool, str | None]:
-        """(parsed value or None, the last reply, whether the strict retry was used, error or None)."""
-        reply = None
+    def _query_many(self, queries: Sequence[_Query]) -> list[tuple[Any, Reply | None, bool, str | None]]:
+        """Per query: (parsed value or None, the last reply, whether the strict retry was used,
+        error or None). All first attempts go out together, then the strict retries of the replies
+        that could not be read."""
+        results: list[tuple[Any, Reply | None, bool, str | None]] = [(None, None, False, None)] * len(queries)
+        todo = list(range(len(queries)))
         for strict in (False, True):
-            key = self.call_key(template, strict, text, shown, max_tokens)
-            system, user = template.render(strict=strict, **fields)
+            calls = []
+            for i in todo:
+                q = queries[i]
+                system, user = q.template.render(strict=strict, **q.fields)
+                key = self.call_key(q.template, strict, q.text, q.shown, q.max_tokens)
+                calls.append(_Call(key, system, user, q.shown, q.max_tokens or self.config.max_tokens))
+            replies = self._cached_calls(calls)
+            retry = []
+            for i, reply in zip(todo, replies):
+                if isinstance(reply, JudgeError):
+                    results[i] = (None, None, strict, str(reply))
+                    continue
+                value = queries[i].parse(reply.text)
+                if value is not None:
+                    results[i] = (value, reply, strict, None)
+                elif strict:
+                    results[i] = (None, reply, True, None)
+                    with self._lock:
+                        self.usage.unparseable += 1
+                else:
+                    retry.append(i)
+            todo = retry
+            if not todo:
+                break
+        return results
+
+    def _cached_calls(self, calls: Sequence[_Call]) -> list[Reply | JudgeError]:
+        """The reply of each call, from the cache or from the backend; each reply is stored the
+        moment it arrives (see cache.py); identical calls are sent once."""
+        out: list[Reply | JudgeError | None] = [None] * len(calls)
+        first_of: dict[str, int] = {}
+        for j, c in enumerate(calls):
+            entry = self.cache.get(c.key)
+            if entry is not None and "text" in entry:
+                with self._lock:
+                    self.usage.cached += 1
+                out[j] = Reply(**{k: entry[k] for k in Reply.__dataclass_fields__ if k in entry})
+            else:
+                first_of.setdefault(c.key, j)
+        misses = [calls[j] for j in sorted(first_of.values())]
+        for c in misses:
+            self.cache.mark_pending(c.key, {"model": self.config.model, "frames": [s.sha256 for s in c.shown]})
+        got: dict[str, Reply | JudgeError] = {}
+
+        def arrived(call: _Call, reply: Reply | JudgeError) -> None:
+            if isinstance(reply, Reply):
+                self.cache.put(call.key, {**asdict(reply), "template_user": call.user,
+                                          "frames": [s.sha256 for s in call.shown],
+                                          "frame_indices": [list(s.indices) for s in call.shown]})
+                self._count(reply)
+            else:
+                self.cache.clear_pending(call.key)
+                with self._lock:
+                    self.usage.failed_calls += 1
+            got[call.key] = reply
+
+        if misses:
+            self._send_many(misses, arrived)
+        return [o if o is not None else got[c.key] for o, c in zip(out, calls)]
+
+    def _send_many(self, calls: Sequence[_Call], arrived: Callable[[_Call, Reply | JudgeError], None]) -> None:
+        """Send calls, up to `concurrency` at once, handing each reply (or its JudgeError) to
+        `arrived` as soon as it comes. In-process backends override this to batch."""
+        def one(call: _Call) -> None:
             try:
-                reply = self._cached_call(key, system, user, shown, max_tokens)
+                reply: Reply | JudgeError = self._send(call.system, call.user, call.shown,
+                                                       deadline_at=self.clock() + self.config.deadline,
+                                                       max_tokens=call.max_tokens)
             except JudgeError as e:
-                return None, None, strict, str(e)
-            value = parse(reply.text)
-            if value is not None:
-                return value, reply, strict, None
-        with self._lock:
-            self.usage.unparseable += 1
-        return None, reply, True, None
+                reply = e
+            arrived(call, reply)
 
-    def _cached_call(self, key: str, system: str, user: str, shown: Sequence[Shown],
-                     max_tokens: int | None) -> Reply:
-        entry = self.cache.get(key)
-        if entry is not None and "text" in entry:
-            with self._lock:
-                self.usage.cached += 1
-            fields = {k: entry[k] for k in Reply.__dataclass_fields__ if k in entry}
-            return Reply(**fields)
-        self.cache.mark_pending(key, {"model": self.config.model, "frames": [s.sha256 for s in shown]})
-        try:
-            reply = self._send_with_tokens(system, user, shown, max_tokens)
-        except JudgeError:
-            self.cache.clear_pending(key)
-            with self._lock:
-                self.usage.failed_calls += 1
-            raise
-        self.cache.put(key, {**asdict(reply), "template_user": user, "frames": [s.sha256 for s in shown],
-                             "frame_indices": [list(s.indices) for s in shown]})
-        self._count(reply)
-        return reply
-
-    def _send_with_tokens(self, system: str, user: str, shown: Sequence[Shown], max_tokens: int | None) -> Reply:
-        # A decomposition needs more tokens than a one-word answer.
-        return self._send(system, user, shown, deadline_at=self.clock() + self.config.deadline,
-                          max_tokens=max_tokens or self.config.max_tokens)
+        self._parallel(one, calls)
 
     def _count(self, reply: Reply) -> None:
         c = self.config

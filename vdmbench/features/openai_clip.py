@@ -202,7 +202,7 @@ def load_openai_clip(
     return model.to(device).eval(), info
 
 
-def _as_float_nchw(frames: torch.Tensor) -> torch.Tensor:
+def frames_nchw_float(frames: torch.Tensor) -> torch.Tensor:
     """uint8 or float frames in [0, 255], [N, H, W, 3] or [N, 3, H, W] -> float32 [N, 3, H, W]."""
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4:
         raise MetricInputError("vbench clip transform: expected frames [N, H, W, 3] or [N, 3, H, W] (a tensor)")
@@ -239,7 +239,7 @@ def vbench_clip_transform(frames: torch.Tensor, n_px: int = 224, *, antialias: b
 
     As in VBench, the resize works on float32 values in [0, 255] (no rounding, no clamping of the
     bicubic overshoot); `antialias=True` reproduces VBench run with torchvision >= 0.17 instead."""
-    x = _as_float_nchw(frames)
+    x = frames_nchw_float(frames)
     h, w = x.shape[-2:]
     new_h, new_w = short_side_size(h, w, n_px)
     if (new_h, new_w) != (h, w):

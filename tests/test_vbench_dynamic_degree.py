@@ -176,6 +176,14 @@ def test_real_raft_end_to_end_equals_recomputation(tmp_path):
     assert v["dynamic_degree_moving_pairs"].item() == pytest.approx(np.mean([s > thres for s in scores]), abs=1e-12)
 
 
+def test_bad_options_are_one_line_errors():
+    from vdmbench.core.errors import ConfigError
+
+    for bad in ({"pair_batch": 0}, {"pair_batch": "8"}, {"vbench_gpu_compat": "yes"}, {"pretrained": "imagenet"}):
+        with pytest.raises(ConfigError):
+            build_metric({"name": "dynamic_degree", **bad}, MetricContext(weights_path={}))
+
+
 def test_bad_inputs_are_one_line_errors(oracle):
     with pytest.raises(MetricInputError, match="RAFT needs frames of at least 121"):
         oracle.sample_values(ClipBatch(videos=torch.zeros(1, 3, 100, 200, 3, dtype=torch.uint8), fps=[8.0]))

@@ -272,3 +272,19 @@ def test_too_small_frames_are_a_clear_error():
     R.check_raft_size(121, 200, "dynamic_degree")  # pads to 128
     with pytest.raises(MetricInputError, match="dynamic_degree: RAFT needs frames of at least 121"):
         R.check_raft_size(120, 200, "dynamic_degree")
+
+
+def test_cuda_runs_without_tf32_unless_vbench_gpu_compat():
+    """cuDNN's TF32 default (VBench-on-GPU) is off around vdmbench's CUDA forwards, restored after;
+    kept with vbench_gpu_compat; a CPU has nothing to change. (Flags only: no GPU needed.)"""
+    before = torch.backends.cudnn.allow_tf32
+    with R.precision_flags("cuda:0", vbench_gpu_compat=False):
+        assert torch.backends.cudnn.allow_tf32 is False
+    assert torch.backends.cudnn.allow_tf32 == before
+    with R.precision_flags("cuda", vbench_gpu_compat=True):
+        assert torch.backends.cudnn.allow_tf32 == before
+    with R.precision_flags("cpu", vbench_gpu_compat=False):
+        assert torch.backends.cudnn.allow_tf32 == before
+    raft = R.build_vbench_raft(weights=None, weights_sha256=None, pretrained="random", device="cpu", seed=0,
+                               vbench_gpu_compat=True)
+    assert raft.info["vbench_gpu_compat"] is True and "TF32" in raft.info["precision"]

@@ -20,12 +20,15 @@ a key mapping plus a proof that both forwards agree; the original architecture i
 to keep as the reference itself.
 
 Precision: float32 on every device (VBench's setting: mixed_precision=False). On CUDA, PyTorch's
-default lets cuDNN use TF32 convolutions on Ampere and newer GPUs, which VBench-on-GPU inherits;
-vdmbench does not change global backend flags, so GPU runs differ from CPU runs in low bits.
+default lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) on Ampere and newer GPUs,
+which VBench-on-GPU inherits. vdmbench turns TF32 off around its RAFT calls by default (so a GPU
+gives the CPU's numbers up to float32 rounding); `vbench_gpu_compat=True` leaves PyTorch's
+default on, as VBench runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,6 +332,7 @@ class VBenchRaft:
     device: str
     info: dict[str, Any] = field(default_factory=dict)
     pair_batch: int = 8  # pairs per forward; VBench runs one pair at a time (changes only low bits)
+    vbench_gpu_compat: bool = False  # keep cuDNN's TF32 default on CUDA, as VBench-on-GPU does
 
     @torch.no_grad()
     def flows(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -342,12 +346,23 @@ class VBenchRaft:
             b = second[start:start + self.pair_batch].permute(0, 3, 1, 2).float().to(self.device)
             a = F.pad(a, list(pad), mode="replicate")
             b = F.pad(b, list(pad), mode="replicate")
-            out.append(self.model(a, b).float().cpu())
+            with precision_flags(self.device, self.vbench_gpu_compat):
+                out.append(self.model(a, b).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, 2, *padded_size(h, w)))
 
 
+def precision_flags(device: str, vbench_gpu_compat: bool) -> contextlib.AbstractContextManager[Any]:
+    """cuDNN without TF32 around a CUDA forward (full float32, as on a CPU), unless VBench's GPU
+    behaviour is asked for; nothing to change elsewhere."""
+    if vbench_gpu_compat or torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    c = torch.backends.cudnn
+    return c.flags(enabled=c.enabled, benchmark=c.benchmark, benchmark_limit=c.benchmark_limit,
+                   deterministic=c.deterministic, allow_tf32=False)
+
+
 def build_vbench_raft(*, weights: str | None, weights_sha256: str | None, pretrained: str | None, device: str,
-                      seed: int, pair_batch: int = 8) -> VBenchRaft:
+                      seed: int, pair_batch: int = 8, vbench_gpu_compat: bool = False) -> VBenchRaft:
     """VBench's RAFT: raft-things.pth through the resolver, or seeded random weights when asked for."""
     if pretrained is not None and str(pretrained).lower() in ("random", "none"):
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
@@ -363,5 +378,7 @@ def build_vbench_raft(*, weights: str | None, weights_sha256: str | None, pretra
         from vdmbench.core.errors import ConfigError
 
         raise ConfigError(f"pretrained must be 'raft-things' (VBench's weights) or 'random', got {pretrained!r}")
-    info.update(iters=ITERS, padding="InputPadder sintel (replicate)", precision="fp32")
-    return VBenchRaft(model.to(device), device, info, pair_batch)
+    info.update(iters=ITERS, padding="InputPadder sintel (replicate)",
+                precision="fp32 (cuDNN TF32 as PyTorch's default)" if vbench_gpu_compat else "fp32",
+                vbench_gpu_compat=vbench_gpu_compat)
+    return VBenchRaft(model.to(device), device, info, pair_batch, vbench_gpu_compat)

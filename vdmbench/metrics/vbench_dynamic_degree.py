@@ -20,7 +20,8 @@ Outputs: `dynamic_degree` (VBench's per-video value, 0 or 1) and `dynamic_degree
 (the fraction of pairs over the threshold; a diagnostic VBench does not report).
 Options: `weights` (path to raft-things.pth), `weights_sha256`, `pretrained` ("raft-things" or
 "random": seeded random weights, results not comparable), `pair_batch` (frame pairs per RAFT
-call; VBench uses 1; changes only the low bits).
+call; VBench uses 1; changes only the low bits), `vbench_gpu_compat` (on CUDA, keep cuDNN's TF32
+convolutions as VBench-on-GPU does; off by default, so a GPU gives the CPU's numbers).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vdmbench.core.errors import ConfigError
 from vdmbench.features.raft_original import VBenchRaft, build_vbench_raft, check_raft_size
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
@@ -68,13 +70,14 @@ def is_moving(scores: list[float], thres: float, count_num: int) -> bool:
 
 
 def shared_raft(context: MetricContext, weights: str | None, weights_sha256: str | None, pretrained: str | None,
-                pair_batch: int) -> VBenchRaft:
+                pair_batch: int, vbench_gpu_compat: bool) -> VBenchRaft:
     """The run's RAFT (one per settings), shared by dynamic_degree and temporal_flickering's filter."""
     weights = weights or context.weights_path.get("raft-things")
-    key = ("vbench-raft", weights, weights_sha256, pretrained, context.seed, context.device, pair_batch)
+    key = ("vbench-raft", weights, weights_sha256, pretrained, context.seed, context.device, pair_batch,
+           vbench_gpu_compat)
     return context.shared.model(key, lambda: build_vbench_raft(
         weights=weights, weights_sha256=weights_sha256, pretrained=pretrained, device=context.device,
-        seed=context.seed, pair_batch=pair_batch))
+        seed=context.seed, pair_batch=pair_batch, vbench_gpu_compat=vbench_gpu_compat))
 
 
 class _RaftMetric(PerSampleMetric):
@@ -82,10 +85,15 @@ class _RaftMetric(PerSampleMetric):
 
     def __init__(self, context: MetricContext | None = None, *, weights: str | None = None,
                  weights_sha256: str | None = None, pretrained: str | None = "raft-things", pair_batch: int = 8,
-                 build_raft: bool = True, **kwargs: Any) -> None:
+                 vbench_gpu_compat: bool = False, build_raft: bool = True, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
+        if not isinstance(vbench_gpu_compat, bool):
+            raise ConfigError(f"{self.name}: vbench_gpu_compat must be true or false, got {vbench_gpu_compat!r}")
+        if not isinstance(pair_batch, int) or isinstance(pair_batch, bool) or pair_batch < 1:
+            raise ConfigError(f"{self.name}: pair_batch must be a positive integer, got {pair_batch!r}")
         self.raft: VBenchRaft | None = (
-            shared_raft(self.context, weights, weights_sha256, pretrained, int(pair_batch)) if build_raft else None)
+            shared_raft(self.context, weights, weights_sha256, pretrained, pair_batch, vbench_gpu_compat)
+            if build_raft else None)
 
     @property
     def comparable(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,7 +57,7 @@ def fp16_clip_model(seed: int = SEED):
     return model.eval()
 
 
-_CACHE: dict[str, tuple[Path, dict[str, torch.Tensor]]] = {}
+_CACHE: dict[str, Any] = {}
 
 
 def vit_b32_archive() -> tuple[Path, dict[str, torch.Tensor]]:
@@ -75,3 +76,21 @@ def vit_b32_archive() -> tuple[Path, dict[str, torch.Tensor]]:
                 torch.jit.save(torch.jit.script(model), str(path))
         _CACHE["archive"] = (path, state)
     return _CACHE["archive"]
+
+
+def float64_reference():
+    """The archive's weights (fp16, upcast) in an open_clip ViT-B-32 run in float64: the tests' reference
+    network, built without vdmbench's loader. Built once per process."""
+    if "float64" not in _CACHE:
+        import open_clip
+        from open_clip.model import CLIP
+
+        _, state = vit_b32_archive()
+        with torch.device("meta"):
+            model = CLIP(**open_clip.get_model_config("ViT-B-32"), quick_gelu=True)
+        model = model.to_empty(device="cpu")
+        with torch.no_grad():
+            model.attn_mask.copy_(torch.full(model.attn_mask.shape, float("-inf")).triu_(1))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        _CACHE["float64"] = (model.double().eval(), {})
+    return _CACHE["float64"][0]

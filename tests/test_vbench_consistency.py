@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torchvision import transforms as T
 
 from tests._clips import moving_squares
-from tests._openai_clip_files import fp16_clip_model, vit_b32_archive
+from tests._openai_clip_files import float64_reference, vit_b32_archive
 from vdmbench.core.errors import MetricInputError, WeightsError
 from vdmbench.features import dino
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric
@@ -261,8 +261,8 @@ def test_background_consistency_equals_vbench() -> None:
     m = build_metric({"name": "background_consistency", "weights": str(path)}, ctx)
     values, weights = run_metric(m, batches)
     assert m.info["weights_pinned"] is False  # a random file: not the hash OpenAI publishes
-    reference = fp16_clip_model().double()  # the same fp16 weights, upcast, run by open_clip in float64
-    expected, expected_run = vbench_background_reference(reference, batches)
+    # The same fp16 weights, upcast, run by open_clip in float64 (not through vdmbench's loader).
+    expected, expected_run = vbench_background_reference(float64_reference(), batches)
     np.testing.assert_allclose(values, expected, rtol=0, atol=1e-5)
     assert weights == [4.0, 4.0, 2.0, 3.0]
     assert values[-1] == 1.0 and values[0] < 0.999

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from vdmbench.core.errors import MetricInputError
+from vdmbench.core.errors import ConfigError
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 
@@ -98,7 +98,7 @@ class _VBenchConsistency(PerSampleMetric):
 
 def _check_pretrained(pretrained: str | None, allowed: str) -> None:
     if pretrained is not None and str(pretrained).lower() not in (allowed, "random", "none"):
-        raise MetricInputError(f"pretrained must be {allowed!r} or 'random', got {pretrained!r}")
+        raise ConfigError(f"pretrained must be {allowed!r} or 'random', got {pretrained!r}")
 
 
 class SubjectConsistency(_VBenchConsistency):

@@ -172,3 +172,25 @@ def test_bad_options_and_inputs_are_refused(checkpoint):
     m = metric(path)
     with pytest.raises(MetricInputError, match="uint8"):
         m.sample_values(batch(torch.rand(1, 2, 16, 16, 3)))
+
+
+def test_gpu_numerics_are_full_float32_unless_vbenchs_own_are_asked_for(checkpoint):
+    """On CUDA the forward runs without TF32 (restoring the caller's settings after); with
+    vbench_gpu_compat, under torch's defaults as VBench does. Checked through the flags, no GPU needed."""
+    path, _ = checkpoint
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")  # as a library might have left it
+    try:
+        m = metric(path, MetricContext())
+        m.context.device = "cuda"
+        with m._numerics():
+            assert torch.get_float32_matmul_precision() == "highest"
+            assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cudnn.deterministic is True
+        assert torch.get_float32_matmul_precision() == "high"
+        compat = metric(path, MetricContext(), vbench_gpu_compat=True)
+        compat.context.device = "cuda"
+        with compat._numerics():
+            assert torch.backends.cudnn.allow_tf32 is True and torch.get_float32_matmul_precision() == "high"
+        assert compat.describe()["vbench_gpu_compat"] is True
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -16,9 +16,10 @@ Options: `preprocessing_mode` (VBench's imaging_quality_preprocessing_mode: long
 shorter_centercrop | None); `resize_antialias` (VBench pins torchvision < 0.16 and later passes
 antialias=False; true reproduces its vbench/imaging_quality.py run on torchvision >= 0.17, where
 the tensor resize antialiases by default); `weights` / `weights_sha256`; `pretrained: random`
-(seeded random weights, not comparable); `vbench_gpu_compat` (CUDA only: cuDNN may use TF32 for
-the convolutions, torch's default under which VBench runs on Ampere and newer GPUs; off, the
-convolutions stay in full float32 so a GPU gives the CPU's numbers up to float rounding).
+(seeded random weights, not comparable); `vbench_gpu_compat` (CUDA only: torch's default cuDNN
+settings, under which VBench runs and its convolutions use TF32 on Ampere and newer GPUs; off, the
+default, convolutions and matmuls stay in full float32, so a GPU gives the CPU's numbers up to
+float rounding).
 """
 
 from __future__ import annotations
@@ -123,13 +124,23 @@ class ImagingQuality(PerSampleMetric):
 
     @contextlib.contextmanager
     def _numerics(self) -> Iterator[None]:
-        """On CUDA, cuDNN's TF32 only where VBench's behaviour is asked for; the CPU has none."""
+        """On CUDA: full float32 (no TF32 in convolutions or matmuls, deterministic convolution
+        algorithms) unless VBench's own settings are asked for, i.e. torch's defaults, under which
+        cuDNN convolutions run in TF32 on Ampere and newer GPUs. The CPU has no such switch."""
         if torch.device(self.context.device).type != "cuda":
             yield
             return
-        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True,
-                                        allow_tf32=self.gpu_compat):
-            yield
+        if self.gpu_compat:
+            with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=True):
+                yield
+            return
+        precision = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")  # restored below: another library may lower it
+        try:
+            with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+                yield
+        finally:
+            torch.set_float32_matmul_precision(precision)
 
     @torch.no_grad()
     def frame_scores(self, videos: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """VLM judges: yes/no questions about a clip and pairwise verdicts, every call cached.
 
 The layer sits between features and metrics: a metric uses a judge; a judge knows no database,
-no generator and no run. Backends: `openai` (any OpenAI-compatible chat endpoint). See docs/judge.md.
+no generator and no run. Backends: `openai` (any OpenAI-compatible chat endpoint), `transformers` (a local
+VLM in this process). See docs/judge.md.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vdmbench.core.errors import ConfigError
 from vdmbench.judges.base import Answer, Choice, Judge, JudgeError, Reply, Usage, Verdict
 from vdmbench.judges.config import BACKENDS, JudgeConfig
 
@@ -25,6 +25,7 @@ def build_judge(config: JudgeConfig | dict[str, Any], cache_dir: str | Path | No
 
         return OpenAIJudge(cfg, cache_dir, **backend_options)
     if cfg.backend == "transformers":
-        raise ConfigError("judge backend 'transformers' is not built yet; serve the model with vLLM and use "
-                          "backend: openai (docs/judge.md)")
+        from vdmbench.judges.local import TransformersJudge
+
+        return TransformersJudge(cfg, cache_dir, **backend_options)
     raise AssertionError(f"backend {cfg.backend!r} passed validation but is not one of {BACKENDS}")

@@ -161,6 +161,10 @@ class Judge:
         """The model's revision or sha where known (part of every key)."""
         return self.config.revision
 
+    def identity(self) -> dict[str, Any]:
+        """What identifies the model and its decoding in every cache key."""
+        return {**self.config.identity(), "revision": self.revision()}
+
     def close(self) -> None:
         pass
 
@@ -244,7 +248,7 @@ class Judge:
     def call_key(self, template: Template, strict: bool, text: dict[str, Any], shown: Sequence[Shown],
                  max_tokens: int | None = None) -> str:
         """The cache key of one call: everything that decides its answer, nothing operational."""
-        identity = {**self.config.identity(), "revision": self.revision()}
+        identity = self.identity()
         if max_tokens is not None:
             identity["max_tokens"] = max_tokens
         return _key({"identity": identity, "template": template.id, "template_digest": template.digest,

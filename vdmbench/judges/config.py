@@ -57,6 +57,9 @@ class JudgeConfig(Schema):
     cost_per_1k_output: float | None = expected("a price per 1000 completion tokens, or null", default=None, ge=0)
     cache_dir: str | None = expected("a folder (default: the run's cache folder /judge)", default=None)
     device: str | None = expected("a torch device (transformers backend; default: the run's)", default=None)
+    batch_size: int = expected("an integer >= 1 (questions per forward pass, transformers backend)", default=8, ge=1)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = expected(
+        "auto (the checkpoint's), float32, bfloat16 or float16 (transformers backend)", default="auto")
 
     @model_validator(mode="after")
     def _consistent(self) -> JudgeConfig:
@@ -80,6 +83,8 @@ class JudgeConfig(Schema):
             "jpeg_quality": self.jpeg_quality if self.image_format == "jpeg" else None,
             "temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens,
             "logprobs": self.logprobs != "off", "top_logprobs": self.top_logprobs if self.logprobs != "off" else None,
+            # Numerics of an in-process model (its weights' hash is the revision, see local.py).
+            **({"dtype": self.dtype} if self.backend == "transformers" else {}),
         }
 
     def public(self) -> dict[str, Any]:

@@ -73,7 +73,10 @@ class JudgeAdherence(PerSampleMetric):
     @property
     def judge(self) -> Judge:
         if self._judge is None:  # built on first use; a copy of the metric builds its own
-            self._judge = build_judge(self.judge_config, self.cache_dir)
+            config = self.judge_config
+            if config.backend == "transformers" and config.device is None:  # an in-process model: the run's device
+                config = config.model_copy(update={"device": self.context.device})
+            self._judge = build_judge(config, self.cache_dir)
         return self._judge
 
     def __getstate__(self) -> dict[str, Any]:

@@ -91,3 +91,45 @@ def test_custom_mode_counts_every_file_with_its_prompt_from_the_name(folder):
     assert res["dimensions"]["temporal_flickering"]["value"] == pytest.approx(expected, abs=1e-12)
     with pytest.raises(ConfigError, match="at least one VBench dimension"):
         score_vbench_folder(path, ["vbench_scores"], context=MetricContext())
+
+
+def test_a_run_stores_weighted_dimensions_and_labelled_vbench_scores(vdmbench_cli, tmp_path):
+    """Through the real runner: the derived metric reads the stored values (no clip streaming), the
+    temporal_flickering weight stays out of run_metrics, and the Quality row is labelled."""
+    cfg = tmp_path / "cfg" / "suites"
+    cfg.mkdir(parents=True)
+    (cfg / "vbq.yaml").write_text(
+        "name: vbq\nnum_frames: 5\nheight: 12\nwidth: 18\nfps: 24\nseeds: [0, 1]\n"
+        "metrics: [{name: temporal_flickering, static_filter: false}, vbench_scores]\n"
+        "prompts:\n  - {id: a, text: a red circle moving right}\n  - {id: b, text: a blue square moving up}\n"
+        "  - {id: c, text: a green circle moving left}\n")
+    run = vdmbench_cli("run", "suite=vbq", "model=toy-moving-square", f"hydra.searchpath=[file://{tmp_path / 'cfg'}]",
+                       "preview=false")
+    assert run.returncode == 0, run.stderr
+    from vdmbench.store.database import Store
+
+    store = Store(tmp_path / "results" / "vdmbench.duckdb", read_only=True)
+    run_id = store.runs().run_id[0]
+    rows = {r.metric: r for r in store.run_metrics(run_id)}
+    assert "temporal_flickering_static" not in rows and "vbench_quality_score" in rows
+    values = store.sample_values(run_id)
+    flick = values[values.metric == "temporal_flickering"].value.to_numpy()
+    assert rows["temporal_flickering"].value == pytest.approx(flick.mean(), abs=1e-12)
+    q = rows["vbench_quality_score"]
+    assert q.value == pytest.approx((flick.mean() - 0.6293) / (1 - 0.6293), abs=1e-12)
+    assert q.details["comparable"] is False and "subject_consistency" in q.details["not_comparable_because"]
+    assert q.ci_low <= q.value <= q.ci_high
+
+
+def test_the_shipped_quality_mini_suite_runs_offline_and_says_it_is_not_comparable():
+    from vdmbench.config.suite import load_suite
+    from vdmbench.metrics import metric_spec
+    from vdmbench.metrics.vbench_scores import QUALITY_DIMENSIONS
+
+    suite = load_suite("vbench-quality-mini")
+    assert len(suite.prompts) == 30 and "not comparable" in suite.description
+    specs = dict(metric_spec(m) for m in suite.metrics)
+    assert set(specs) - {"vbench_scores"} <= set(QUALITY_DIMENSIONS) and "vbench_scores" in specs
+    for name, options in specs.items():  # every network on seeded random weights: no download
+        assert name in ("temporal_flickering", "vbench_scores") or options.get("pretrained") == "random", name
+    assert all(set(p.tags) <= set(QUALITY_DIMENSIONS) and p.tags for p in suite.prompts)

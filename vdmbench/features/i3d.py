@@ -53,10 +53,18 @@ class Unit3D(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv3d(_pad_same(x, self.kernel, self.stride))
+        pads = [same_padding(s, k, st) for s, k, st in zip(x.shape[2:], self.kernel, self.stride)]
+        if all(lo == hi for lo, hi in pads):
+            # Symmetric SAME padding (every stride-1 layer) goes into the convolution itself: a 1x1x1
+            # conv then pads nothing, and no padded copy of the input is made (F.pad always copies).
+            # Measured bit-identical to padding first (tests/test_fvd_unchanged.py).
+            conv = self.conv3d
+            x = F.conv3d(x, conv.weight, conv.bias, conv.stride, tuple(lo for lo, _ in pads))
+        else:
+            x = self.conv3d(_pad_same(x, self.kernel, self.stride))
         if self.bn is not None:
             x = self.bn(x)
-        return F.relu(x) if self.relu else x
+        return F.relu_(x) if self.relu else x  # in place: x is this layer's own fresh output
 
 
 class MaxPoolSame(nn.Module):
@@ -67,7 +75,28 @@ class MaxPoolSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Without the padded copy: max_pool3d pads with -inf, which equals zero padding on inputs
+        # >= 0, symmetrically; ceil_mode adds the odd element at the end. Used where that gives
+        # exactly SAME's output size (always at I3D's sizes), else pad explicitly.
+        sizes = x.shape[2:]
+        pads = [same_padding(s, k, st) for s, k, st in zip(sizes, self.kernel, self.stride)]
+        low = tuple(lo for lo, _ in pads)
+        ceil = any(hi > lo for lo, hi in pads)
+        if all(hi - lo in (0, int(ceil)) for lo, hi in pads) and all(2 * lo <= k for lo, k in zip(low, self.kernel)) \
+                and [_pool_size(s, k, st, lo, ceil) for s, k, st, lo in zip(sizes, self.kernel, self.stride, low)] \
+                == [-(-s // st) for s, st in zip(sizes, self.stride)]:
+            return F.max_pool3d(x, self.kernel, self.stride, low, ceil_mode=ceil)
         return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+
+
+def _pool_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of torch's pooling (its rule: the last window must start inside the input or
+    the left padding), to check that the padding-free call gives SAME's length."""
+    span = size + 2 * pad - kernel
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
 
 
 class Inception(nn.Module):
@@ -168,14 +197,19 @@ def load_i3d_state_dict(model: InceptionI3d, state: dict[str, torch.Tensor], ori
     return model
 
 
-def fvd_preprocess(videos: torch.Tensor, size: int = 224) -> torch.Tensor:
-    """uint8 [B, T, H, W, 3] -> float [B, 3, T, size, size] in [-1, 1] (bilinear, no antialias, like TF)."""
-    b, t, h, w, _ = videos.shape
-    x = videos.permute(0, 1, 4, 2, 3).reshape(b * t, 3, h, w).float()
-    if (h, w) != (size, size):
+def fvd_preprocess(videos: torch.Tensor, size: int = 224, *, channels_last: bool = False) -> torch.Tensor:
+    """uint8 [B, T, H, W, 3] -> float [B, 3, T, size, size] in [-1, 1] (bilinear, no antialias, like TF).
+
+    `channels_last`: the result in channels_last_3d memory (what the model runs on), made without
+    a layout copy: the frames stay [.., H, W, 3] in memory from the uint8 input through the resize
+    and the scaling (in place) to the model. Same values as the contiguous result, bit for bit."""
+    b, t, h, w, c = videos.shape
+    x = videos.reshape(b * t, h, w, c).float().permute(0, 3, 1, 2)  # NCHW view of NHWC memory
+    if (h, w) != (size, size):  # channels-last in, channels-last out
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
-    x = x / 127.5 - 1.0
-    return x.reshape(b, t, 3, size, size).permute(0, 2, 1, 3, 4).contiguous()
+    x = x.div_(127.5).sub_(1.0)  # in place: x is a fresh float copy
+    x = x.permute(0, 2, 3, 1).reshape(b, t, size, size, c).permute(0, 4, 1, 2, 3)  # [B, 3, T, S, S] view
+    return x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x.contiguous()
 
 
 @dataclass
@@ -237,8 +271,7 @@ def build_i3d_features(
         pick = 0 if layer == "logits" else 1
 
         def forward(v: torch.Tensor) -> torch.Tensor:
-            x = fvd_preprocess(v, resize).contiguous(memory_format=torch.channels_last_3d)
-            return model(x)[pick]
+            return model(fvd_preprocess(v, resize, channels_last=True))[pick]
 
         dim = LOGITS_DIM if layer == "logits" else POOL_DIM
     elif backend == "i3d-torchscript":

@@ -24,7 +24,7 @@ from vdmbench.core import atomic
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.hashing import folder_fingerprint
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
-from vdmbench.core.resources import resolve_device
+from vdmbench.core.resources import resolve_device, resolve_threads
 from vdmbench.core.video import VIDEO_EXTENSIONS
 from vdmbench.core.video_loader import LoadFailure, iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric, metric_class, metric_spec
@@ -184,10 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="decoder processes per rank")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", default="auto",
+                    help="torch CPU threads per rank ('auto': every usable core but one, which the decoders use)")
     ap.add_argument("--json", type=Path, help="write results here (rank 0)")
     ap.add_argument("--prompts-from-filenames", action="store_true",
                     help="read each clip's prompt from its name, VBench's '{prompt}-{index}.mp4' (for clip_similarity)")
     args = ap.parse_args(argv)
+    import torch
+
+    # Torch's default pool takes every core, beside the decoder processes: on a 2-core machine the
+    # two fight and the I3D forward slowed down ~2x (benchmarks/bench_fvd_throughput.py --input h264).
+    torch.set_num_threads(resolve_threads(args.threads))
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

@@ -240,6 +240,18 @@ def test_a_run_killed_while_submitting_does_not_submit_again(api, tmp_path):
     assert isinstance(video, Video) and api.attempts["calm lake"] == 1
 
 
+def test_an_oversized_2xx_submit_answer_is_ambiguous_not_forgotten(api, tmp_path):
+    """A 2xx answer over the 4 MB limit: the job was made, so its journal entry stays (ambiguous)
+    and no later run submits it again; an idempotent API gets the submission retried instead."""
+    (out,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("bloated owl")])
+    assert isinstance(out, AdapterError) and "ambiguous submit" in str(out) and "exceeds the limit" in str(out), out
+    (entry,) = (tmp_path / "journal" / "api").glob("*.json")
+    assert '"ambiguous"' in entry.read_text()
+    (again,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("bloated owl")])
+    assert isinstance(again, AdapterError) and "ambiguous submit" in str(again)
+    assert api.attempts["bloated owl"] == 1 and api.submits["bloated owl"] == 1
+
+
 def test_a_server_error_on_submit_is_not_retried_without_idempotency(api, tmp_path):
     (out,) = HttpAdapter("api", **params(api, tmp_path)).generate([req("flaky gull")])
     assert isinstance(out, AdapterError) and "HTTP 500" in str(out) and "not retried" in str(out)

@@ -128,3 +128,32 @@ def test_environment_failure_is_found_in_the_cause_chain():
         raise_if_environment(e, "clip.mp4")
     raise_if_environment(ValueError("bad frames"), "clip.mp4")  # a sample's own failure: nothing raised
     assert json.dumps(str(EnvironmentFailure("x")))
+
+
+def test_a_killed_worker_inside_generation_stops_the_run_and_resume_finishes_it(
+        vdmbench_cli, tmp_path, monkeypatch, clean_leaderboard):
+    """A backend's worker process killed (out of memory) is the machine's failure: the run stops
+    with one line (exit 2), what finished is stored, nothing is stored as failed, and the same
+    command generates the rest, with the leaderboard of an uninterrupted run."""
+    import tests.fixtures.generators as generators
+
+    real, calls = generators.moving_square, []
+
+    def killed(req):
+        calls.append(req.seed)
+        if len(calls) > 5:
+            raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed.")
+        return real(req)
+
+    monkeypatch.setattr(generators, "moving_square", killed)
+    line = one_line_error(vdmbench_cli(*RUN), "a worker process was killed while generating samples")
+    assert "run the same command again" in line
+    db = tmp_path / "results" / "vdmbench.duckdb"
+    assert rows(db, "SELECT count(*) FROM samples WHERE status = 'failed'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM samples WHERE status = 'ok'") == [(5,)]
+    assert rows(db, "SELECT status FROM runs") == [("interrupted",)]
+    monkeypatch.setattr(generators, "moving_square", real)
+    p = vdmbench_cli(*RUN, check=True)
+    assert "resumed" in p.stdout
+    assert rows(db, "SELECT count(*), count(DISTINCT sample_id) FROM samples WHERE status = 'ok'") == [(12, 12)]
+    assert leaderboard(db) == clean_leaderboard

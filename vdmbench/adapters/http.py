@@ -580,7 +580,10 @@ class HttpAdapter(BaseAdapter):
         arrive; where it may have, _AmbiguousSubmit."""
         async def attempt() -> Any:
             async with self._open(client, method, url, json_body, headers) as resp:
-                body = await _read_limited(resp, _MAX_JSON_BYTES, "answer")
+                try:
+                    body = await _read_limited(resp, _MAX_JSON_BYTES, "answer")
+                except AdapterError as e:  # a 2xx answer (the job may exist), too large to read
+                    raise _BadAnswer(f"{self.name}: {method} {_short(url)}: {e}") from None
             try:
                 return json.loads(body)
             except ValueError:

@@ -13,10 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.paths import DEFAULT_DB
+
+if TYPE_CHECKING:
+    from vdmbench.cli.held_prompts import HeldPrompts
 
 _RUN_INTRO = """\
 usage: vdmbench run [suite=NAME] [model=NAME] [KEY=VALUE ...] [-m] [--dry-run]
@@ -124,12 +127,13 @@ def _group_key(key: str) -> str | None:
     return None
 
 
-def translate_run_args(argv: list[str]) -> list[str]:
+def translate_run_args(argv: list[str], held: HeldPrompts | None = None) -> list[str]:
     """The command line as Hydra takes it: `suite=`/`model=` as group overrides (see
     hydra_group_override), `--dry-run` as `dry_run=true` (Hydra's parser refuses unknown flags),
     and the user's search path followed by the shipped configs' folder (a `hydra.searchpath=`
     override replaces the list). The names given are checked early, and so are the files they
-    pick (one-line errors that name the file)."""
+    pick (one-line errors that name the file). With `held`, large prompt lists of the chosen
+    suites are held back from Hydra (cli/held_prompts.py) and their light copies come first."""
     from vdmbench.core.paths import config_root
 
     extra = _search_dirs(argv)
@@ -163,8 +167,11 @@ def translate_run_args(argv: list[str]) -> list[str]:
     for key, value in chosen.items():
         for name in value.split(","):
             if name in known[key]:
-                check_config_file(key, known[key][name], overridden=_overrides_group(out, key))
-    paths = ",".join(f"file://{d.resolve()}" for d in [*extra, config_root()])
+                data = check_config_file(key, known[key][name], overridden=_overrides_group(out, key))
+                if held is not None and key == "suite" and not _overrides_prompts(out):
+                    held.hold(name, known[key][name], data)
+    first = [held.folder] if held is not None and held.active else []
+    paths = ",".join(f"file://{d.resolve()}" for d in [*first, *extra, config_root()])
     out.append(f"hydra.searchpath=[{paths}]")
     return flags + out
 
@@ -191,48 +198,38 @@ def _default_choices() -> dict[str, str]:
     return out
 
 
+def _overrides_prompts(overrides: list[str]) -> bool:
+    """Whether the command line sets or edits the suite's prompt list (suite.prompts=..., +suite.prompts.0.x=...)."""
+    keys = (o.lstrip("+~").partition("=")[0] for o in overrides)
+    return any(k == "suite.prompts" or k.startswith(("suite.prompts.", "suite.prompts[")) for k in keys)
+
+
 def _overrides_group(overrides: list[str], key: str) -> bool:
     """Whether the command line changes fields of the suite or model config (suite.seeds=..., +model.x=...)."""
     return any(o.lstrip("+~").startswith(f"{key}.") for o in overrides)
 
 
-def _hydra_file_content(path: Path) -> Any:
-    """A config file read the way Hydra reads it (OmegaConf's YAML loader: `1e-3` is a float,
-    duplicate keys are refused), without resolving interpolations."""
-    import yaml
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from vdmbench.config.schema import yaml_error_message
-
-    try:
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except yaml.YAMLError as e:
-        raise ConfigError(yaml_error_message(path, e)) from e
-    except OmegaConfBaseException as e:
-        raise ConfigError(f"{path}: {_one_line(e)}; fix the file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the file ({e})") from e
-
-
-def check_config_file(key: str, path: Path, *, overridden: bool = False) -> None:
+def check_config_file(key: str, path: Path, *, overridden: bool = False) -> Any:
     """Fail early, naming the file, on a suite or model config file that is not valid YAML or not
-    a valid suite / model config. The content is checked as it is on disk, so it is skipped where Hydra would
-    change it before use (command-line overrides of that group, interpolations, a defaults list,
-    a @package directive): a file that is valid after composition is never refused here; the
-    composed config is validated again anyway."""
+    a valid suite / model config; return its content (read as Hydra's YAML loader reads it). The
+    content is checked as it is on disk, so it is skipped where Hydra would change it before use
+    (command-line overrides of that group, interpolations, a defaults list, a @package directive):
+    a file that is valid after composition is never refused here; the composed config is
+    validated again anyway."""
     from vdmbench.config.model import validate_model_config
+    from vdmbench.config.schema import read_yaml_as_hydra
     from vdmbench.config.suite import parse_suite
 
-    data = _hydra_file_content(path)
+    data = read_yaml_as_hydra(path)
     if overridden or "@package" in path.read_text(encoding="utf-8", errors="replace"):
-        return
+        return data
     if isinstance(data, dict) and ("defaults" in data or "${" in repr(data)):
-        return
+        return data
     if key == "suite":
         parse_suite(data, source=str(path))
     else:
         validate_model_config(data, str(path))
+    return data
 
 
 def _one_line(error: BaseException) -> str:
@@ -284,18 +281,21 @@ def cmd_run(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(run_help())
         return 0
-    from vdmbench.cli.run_app import hydra_run
+    from vdmbench.cli.held_prompts import held_prompts
+    from vdmbench.cli.run_app import make_hydra_run
 
-    overrides = translate_run_args(argv)
-    if not _INFO_FLAGS & set(argv):  # those only print; they create no folder
-        check_results_dir(overrides)
-    saved = sys.argv
-    sys.argv = ["vdmbench run", *overrides]
-    try:
-        with _hydra_errors_raised():
-            hydra_run()
-    finally:
-        sys.argv = saved
+    printing = bool(_INFO_FLAGS & set(argv))  # those only print the config; they create no folder
+    with held_prompts() as held:
+        overrides = translate_run_args(argv, held=None if printing else held)
+        if not printing:
+            check_results_dir(overrides)
+        saved = sys.argv
+        sys.argv = ["vdmbench run", *overrides]
+        try:
+            with _hydra_errors_raised():
+                make_hydra_run(held)()
+        finally:
+            sys.argv = saved
     return 0
 
 
@@ -329,16 +329,6 @@ def _hydra_errors_raised() -> Iterator[None]:
         os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
-def _pipe_aware(console: Any) -> Any:
-    """rich exits 1 on its own when the reader of stdout goes away; raise instead, so that main()
-    treats a closed pipe the same way for every command (exit 141, nothing on stderr)."""
-    def on_broken_pipe() -> None:
-        raise BrokenPipeError
-
-    console.on_broken_pipe = on_broken_pipe
-    return console
-
-
 def _reader(db: str | Path) -> Any:
     """The database opened read-only for a command that shows it; a newer file's schema is said
     on stderr, once (`run` refuses such a file instead)."""
@@ -354,7 +344,7 @@ def _reader(db: str | Path) -> Any:
 def cmd_show(args: argparse.Namespace) -> int:
     from vdmbench.cli.terminal import make_console, print_leaderboard
 
-    print_leaderboard(_reader(args.db), args.suite, _pipe_aware(make_console()))
+    print_leaderboard(_reader(args.db), args.suite, make_console())
     return 0
 
 
@@ -379,9 +369,9 @@ def _config_rows(table: Any, files: dict[str, Path], dirs: list[Path]) -> Iterat
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from vdmbench.cli.terminal import make_console
+    from vdmbench.core.formatting import make_console
 
-    console = _pipe_aware(make_console())
+    console = make_console()
     dirs = _list_dirs(args.searchpath)
     if args.what == "suites":
         from vdmbench.config.suite import load_suite

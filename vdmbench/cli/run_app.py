@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -10,6 +11,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
+from vdmbench.cli.held_prompts import HeldPrompts
 from vdmbench.cli.terminal import print_plan, print_run_summary
 from vdmbench.config.model import validate_model_config
 from vdmbench.config.suite import parse_suite
@@ -49,21 +51,23 @@ def failure_message(runner: Runner, summary: RunSummary) -> str | None:
     return None
 
 
-def runner_from_config(cfg: DictConfig, overrides: list[str]) -> Runner:
+def runner_from_config(cfg: DictConfig, overrides: list[str], held: HeldPrompts | None = None) -> Runner:
     suite_dict: Any = OmegaConf.to_container(cfg.suite, resolve=True)
+    if held is not None:
+        suite_dict = held.restore(suite_dict)
     model_dict: Any = OmegaConf.to_container(cfg.model, resolve=True)
     suite = parse_suite(suite_dict, source=f"suite {suite_dict.get('name', '?')}")
     model_config = validate_model_config(model_dict, f"model {model_dict.get('name', '?')}")
     return Runner(suite, model_config, options_from_config(cfg, overrides))
 
 
-@hydra.main(config_path="conf", config_name="run", version_base="1.3")
-def hydra_run(cfg: DictConfig) -> None:
+def run_job(cfg: DictConfig, held: HeldPrompts | None = None) -> None:
+    """One `vdmbench run` job of a composed config (a multirun calls it once per job)."""
     from hydra.core.hydra_config import HydraConfig
 
     overrides = list(HydraConfig.get().overrides.task)
     try:
-        runner = runner_from_config(cfg, overrides)
+        runner = runner_from_config(cfg, overrides, held)
         if runner.options.dry_run:
             print_plan(runner)
             return
@@ -81,3 +85,14 @@ def hydra_run(cfg: DictConfig) -> None:
         raise RunFailed(f"vdmbench: error: {message}")
     print(f"vdmbench: error: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def make_hydra_run(held: HeldPrompts | None = None) -> Callable[[], None]:
+    """The Hydra application (it reads sys.argv); `held` are the prompt lists to put back into
+    the composed suites (bound here, not kept in a module global)."""
+
+    @hydra.main(config_path="conf", config_name="run", version_base="1.3")
+    def hydra_run(cfg: DictConfig) -> None:
+        run_job(cfg, held)
+
+    return hydra_run  # hydra.main's wrapper is called without the config

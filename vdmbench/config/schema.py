@@ -13,6 +13,7 @@ text is the error message, whatever pydantic's own wording would be.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn, TypeVar
 
@@ -33,6 +34,59 @@ def read_yaml_file(path: str | Path) -> Any:
         raise ConfigError(yaml_error_message(path, e)) from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the file ({e})") from e
+
+
+# OmegaConf's YAML rules (omegaconf/_utils.py get_yaml_loader): YAML 1.2 floats (`1e-3` is a
+# float, not the string YAML 1.1 makes of it), no timestamps, duplicate keys refused.
+_FLOAT = re.compile(r"""^(?:
+     [-+]?[0-9]+(?:_[0-9]+)*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+)
+    |\.[0-9]+(?:_[0-9]+)*(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9]+(?:_[0-9]+)*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+_CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~6x faster
+
+
+class _HydraYamlLoader(_CLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        keys: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG:
+                if key_node.value in keys:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key_node.value}", key_node.start_mark)
+                keys.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _HydraYamlDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Quotes every string that Hydra's loader would read as something else (`'1e3'`)."""
+
+
+for _cls in (_HydraYamlLoader, _HydraYamlDumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    _cls.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _cls.yaml_implicit_resolvers.items()
+    }
+
+
+def read_yaml_as_hydra(path: str | Path) -> Any:
+    """A config file's content as Hydra's YAML loader (OmegaConf's) reads it, without building
+    OmegaConf nodes: 1.7 s instead of 20 s for a suite of 10,000 prompts. Errors as read_yaml_file."""
+    try:
+        return yaml.load(Path(path).read_bytes(), Loader=_HydraYamlLoader)  # a safe loader (SafeLoader rules)
+    except yaml.YAMLError as e:
+        raise ConfigError(yaml_error_message(path, e)) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the file ({e})") from e
+
+
+def dump_yaml_as_hydra(data: Any) -> str:
+    """YAML text that read_yaml_as_hydra (and Hydra) read back as `data`."""
+    return yaml.dump(data, Dumper=_HydraYamlDumper, sort_keys=False, allow_unicode=True)
 
 
 def config_file(name_or_path: str | Path, known: dict[str, Path], kind: str, hint: str) -> Path:

@@ -62,12 +62,12 @@ def environment_failure_text(text: str) -> tuple[str, str] | None:
     return None
 
 
-def raise_if_environment(e: BaseException, what: str) -> None:
+def raise_if_environment(e: BaseException, what: str, *, doing: str = "writing") -> None:
     """Raise an EnvironmentFailure naming `what` when `e` is a failure of the machine."""
     if isinstance(e, EnvironmentFailure):
         raise e
     found = environment_failure(e)
     if found is not None:
         happened, todo = found
-        raise EnvironmentFailure(f"{happened} while writing {what}; {todo} and run the same command "
+        raise EnvironmentFailure(f"{happened} while {doing} {what}; {todo} and run the same command "
                                  "again (the run resumes where it stopped)") from e

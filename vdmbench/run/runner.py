@@ -37,7 +37,7 @@ from vdmbench.core.errors import (
     VideoError,
     error_text,
 )
-from vdmbench.core.faults import environment_failure_text
+from vdmbench.core.faults import environment_failure, environment_failure_text, raise_if_environment
 from vdmbench.core.hashing import sha256_file
 from vdmbench.core.naming import safe_filename
 from vdmbench.core.provenance import environment, git_sha, redact_config
@@ -225,8 +225,10 @@ class Runner:
             try:
                 for chunk in _chunks(todo, step):
                     writer.check()  # a failed database write stops the run early
-                    items, g, c = self._process(chunk, per_sample, hits)
+                    items, g, c, fault = self._process(chunk, per_sample, hits)
                     writer.submit(items)
+                    if fault is not None:  # what finished is stored; the run stops, resumable
+                        raise_if_environment(fault, "samples", doing="generating")
                     generated, cached = generated + g, cached + c
                     bar.update(len(chunk))
             except BaseException:
@@ -275,8 +277,10 @@ class Runner:
         return max(1, self.options.batch_size)
 
     def _process(self, chunk: Sequence[PlannedSample], metrics: Sequence[VideoMetric],
-                 hits: dict[str, dict[str, Any]]) -> tuple[list[FinishedSample], int, int]:
-        """Generate (or load from cache) and score one chunk of samples; the writer stores them."""
+                 hits: dict[str, dict[str, Any]]) -> tuple[list[FinishedSample], int, int, Exception | None]:
+        """Generate (or load from cache) and score one chunk of samples; the writer stores them.
+        The last item is the machine's failure met while generating (e.g. a killed worker), if any:
+        its samples are left out, to be generated again when the run resumes."""
         videos: dict[str, Video] = {}
         errors: dict[str, str] = {}
         info: dict[str, dict[str, Any]] = {}
@@ -297,6 +301,7 @@ class Runner:
             misses.append(p)
         reading.stop()
         fresh: set[str] = set()
+        fault: Exception | None = None
         if misses:
             t0 = time.perf_counter()
             try:
@@ -307,9 +312,13 @@ class Runner:
                 # (sys.exit() inside a backend ends these samples with a message, not the run)
                 err = AdapterError(backend_exit_text(e)) if isinstance(e, SystemExit) else e
                 outputs = [err] * len(misses)
+            machine = [out for out in outputs if isinstance(out, Exception) and environment_failure(out)]
             per_clip = (time.perf_counter() - t0) / len(misses)
             self.timings.add("generate", per_clip * len(misses))
             for p, out in zip(misses, outputs):
+                if machine and isinstance(out, Exception) and environment_failure(out):
+                    fault = fault or out  # the machine's failure (a killed worker, a full disk):
+                    continue  # not stored at all, so the same command generates it again
                 try:
                     # Scored from memory: the lossless file's round trip is bit-exact
                     # (tests/test_video.py), so these are exactly the frames that will be stored.
@@ -326,8 +335,9 @@ class Runner:
         with self.timings.stage("score"):
             values = score_chunk(chunk, videos, errors, info, metrics)
         items = [FinishedSample(p, videos.get(p.sample_id), p.sample_id in fresh, info.get(p.sample_id, {}),
-                           errors.get(p.sample_id), values.get(p.sample_id, {})) for p in chunk]
-        return items, len(misses), len(chunk) - len(misses)
+                           errors.get(p.sample_id), values.get(p.sample_id, {}))
+                 for p in chunk if p.sample_id in videos or p.sample_id in errors]
+        return items, len(misses), len(chunk) - len(misses), fault
 
     def _generate(self, requests: list[GenerationRequest]) -> list[Any]:
         """Call the adapter, abandoning the call after `timeout` seconds per request."""

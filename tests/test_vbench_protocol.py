@@ -133,3 +133,21 @@ def test_the_shipped_quality_mini_suite_runs_offline_and_says_it_is_not_comparab
     for name, options in specs.items():  # every network on seeded random weights: no download
         assert name in ("temporal_flickering", "vbench_scores") or options.get("pretrained") == "random", name
     assert all(set(p.tags) <= set(QUALITY_DIMENSIONS) and p.tags for p in suite.prompts)
+
+
+def test_the_score_command_prints_the_table_and_writes_json(folder, tmp_path, capsys):
+    import json
+
+    from vdmbench.run.vbench_score import main
+
+    path, _ = folder
+    info = tmp_path / "full_info.json"
+    info.write_text(json.dumps(ENTRIES))
+    out = tmp_path / "res.json"
+    assert main([str(path), "--metrics", "flicker", "--full-info", str(info), "--json", str(out), "--workers", "0",
+                 "--device", "cpu", "--results-dir", str(tmp_path / "r")]) == 0
+    text = capsys.readouterr().out
+    assert "4 videos VBench expects are missing" in text and "temporal_flickering" in text
+    assert "vbench_quality_score (not comparable with the VBench leaderboard)" in text
+    saved = json.loads(out.read_text())
+    assert saved["dimensions"]["temporal_flickering"]["n"] == 9 and saved["mode"].startswith("standard")

@@ -146,3 +146,52 @@ def _ci(d: Mapping[str, Any]) -> str:
     lo, hi = d.get("ci_low"), d.get("ci_high")
     return f"[{lo:.6f}, {hi:.6f}]" if lo is not None and hi is not None else ""
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`vdmbench vbench score DIR --metrics ... [--full-info VBench_full_info.json] [--json out.json]`."""
+    import argparse
+    import json
+
+    from vdmbench.core import atomic
+    from vdmbench.core.paths import DEFAULT_RESULTS_DIR
+    from vdmbench.core.resources import resolve_device
+    from vdmbench.run.score import parse_metric_list
+
+    ap = argparse.ArgumentParser(prog="vdmbench vbench score", description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path, help="folder of VBench-named videos ('{prompt}-{index}.mp4')")
+    ap.add_argument("--metrics", required=True,
+                    help="VBench dimensions to compute: 'aesthetic_quality,subject_consistency' or a suite's YAML "
+                         "list with options: '[{name: aesthetic_quality, weights: head.pth}]'")
+    ap.add_argument("--full-info", type=Path,
+                    help="VBench's prompt file (VBench_full_info.json): each dimension over its own prompts, "
+                         "indices 0..4 (VBench's standard mode); without it every file counts for every dimension")
+    ap.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, help="feature caches (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="decoder processes")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, help="write the result here")
+    args = ap.parse_args(argv)
+    full_info = None
+    if args.full_info is not None:
+        try:
+            full_info = json.loads(args.full_info.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{args.full_info}: cannot read VBench's prompt file ({e})") from e
+        if not isinstance(full_info, list):
+            raise ConfigError(f"{args.full_info}: expected a JSON list of {{prompt_en, dimension}} entries")
+    context = MetricContext(device=resolve_device(args.device), batch_size=args.batch_size,
+                            cache_dir=args.results_dir / "cache" / "features")
+    result = score_vbench_folder(args.folder, parse_metric_list(args.metrics), context=context, full_info=full_info,
+                                 batch_size=args.batch_size, workers=args.workers)
+    for name, error in result["failed"].items():
+        print(f"failed {name}: {error}")
+    if result["missing"]:
+        print(f"{len(result['missing'])} videos VBench expects are missing, e.g. {result['missing'][0]}")
+    if result["ignored"]:
+        print(f"{len(result['ignored'])} files are not read by VBench's standard mode, e.g. {result['ignored'][0]}")
+    for label, raw, norm, ci in dimension_table(result):
+        print(f"{label:<40} {raw:>10} {norm:>10} {ci}")
+    if args.json:
+        atomic.write_text(args.json, json.dumps(result, indent=2, default=str))
+    return 0 if result["scored"] else 1

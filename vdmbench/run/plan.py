@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from vdmbench.adapters.base import GenerationRequest, cache_key
+from vdmbench.adapters.base import GenerationRequest, model_cache_config, request_cache_key
 from vdmbench.config.suite import Prompt, Suite
 from vdmbench.core.errors import ConfigError
 from vdmbench.core.video import Video
@@ -33,6 +33,7 @@ def plan_samples(suite: Suite, model_config: dict[str, Any], shard: tuple[int, i
         except ImportError as e:
             raise ConfigError(f"suite {suite.name!r} (task {suite.task}) needs vdmbench.data.conditioning: {e}") from e
     planned = []
+    cache_config = model_cache_config(model_config)
     for index, (prompt, seed) in enumerate(suite.samples()):
         if shard and index % shard[1] != shard[0]:
             continue
@@ -50,6 +51,6 @@ def plan_samples(suite: Suite, model_config: dict[str, Any], shard: tuple[int, i
             strength=strength, extra={"prompt_id": prompt.id, **suite.params, **prompt.params},
         )
         planned.append(
-            PlannedSample(f"{prompt.id}-s{seed}", prompt, seed, req, cache_key(model_config, req), gt, source)
+            PlannedSample(f"{prompt.id}-s{seed}", prompt, seed, req, request_cache_key(cache_config, req), gt, source)
         )
     return planned

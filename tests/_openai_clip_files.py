@@ -94,3 +94,13 @@ def float64_reference():
         model.load_state_dict({k: v.float() for k, v in state.items()})
         _CACHE["float64"] = (model.double().eval(), {})
     return _CACHE["float64"][0]
+
+
+def clip_metric_context():
+    """One MetricContext for the tests that build CLIP metrics from the archive: the run-wide model
+    sharing (context.shared) then loads the checkpoint once per process, as in a real run."""
+    if "context" not in _CACHE:
+        from vdmbench.metrics import MetricContext
+
+        _CACHE["context"] = MetricContext(seed=0)
+    return _CACHE["context"]

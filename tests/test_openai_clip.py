@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from tests._openai_clip_files import vit_b32_archive
+from tests._openai_clip_files import float64_reference, vit_b32_archive
 from vdmbench.core.errors import ConfigError, WeightsError
 from vdmbench.features import openai_clip as oc
 
@@ -106,15 +106,16 @@ def test_torchscript_archive_loads_as_fp32_open_clip_model() -> None:
         assert loaded[k].dtype == torch.float32, k
         assert torch.equal(loaded[k], v.float()), k  # the fp16 weights, upcast exactly
     # The model computes: an image embedding equals the fp16 weights run in fp32 by open_clip itself.
-    # open_clip's own loader of OpenAI archives, at fp32, as the reference.
-    ref = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+    # The reference: the archive's tensors put into open_clip's CLIP directly, run in float64.
+    ref = float64_reference()
     px = oc.vbench_clip_transform(frames(2, 64, 80), 224)
     with torch.no_grad():
-        torch.testing.assert_close(oc.encode_image(model, px), ref.encode_image(px), rtol=1e-5, atol=1e-5)
-        text = oc.encode_text(model, ["a cat", "Van Gogh style"])
-        torch.testing.assert_close(text, ref.encode_text(open_clip.tokenize(["a cat", "Van Gogh style"])),
+        torch.testing.assert_close(oc.encode_image(model, px).double(), ref.encode_image(px.double()),
                                    rtol=1e-5, atol=1e-5)
-    assert torch.equal(model.attn_mask, ref.attn_mask)
+        text = oc.encode_text(model, ["a cat", "Van Gogh style"])
+        torch.testing.assert_close(text.double(), ref.encode_text(open_clip.tokenize(["a cat", "Van Gogh style"])),
+                                   rtol=1e-5, atol=1e-5)
+    assert torch.equal(model.attn_mask, oc.causal_text_mask(77))
     assert oc.logit_scale(model) == pytest.approx(float(np.exp(np.float64(np.float16(4.6052)))), rel=1e-6)
     assert oc.logit_scale(model) != pytest.approx(100.0, rel=1e-5)  # fp16's ln(100) is not exactly 100
 

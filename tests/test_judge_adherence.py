@@ -151,3 +151,44 @@ def test_options_are_checked_before_any_call(tmp_path):
         with pytest.raises(ConfigError, match="non-empty list"):
             metric(srv, tmp_path, questions_file=str(qfile))
     assert srv.requests == []
+
+
+def test_in_a_real_run_every_sample_gets_the_three_values_and_the_key_is_stored_nowhere(tmp_path, monkeypatch):
+    from tests.dashboard_db import adapter
+    from vdmbench.config.suite import parse_suite
+    from vdmbench.run.runner import Runner, RunOptions
+    from vdmbench.store import Store
+
+    secret = "sk-run-SECRET-42"
+    monkeypatch.setenv("JUDGE_RUN_KEY", secret)
+    prompts = ["a white square moving right", "a grey background"]
+
+    def respond(body, n):
+        assert images(body) and body["messages"][1]["content"][0]["type"] == "image_url"
+        return yes(0.8) if "square" in question(body) else no(0.4)
+
+    with FakeServer(respond) as srv:
+        judge = {"backend": "openai", "base_url": srv.base_url, "model": "fake-vlm", "frames": 2,
+                 "api_key_env": "JUDGE_RUN_KEY"}
+        suite = parse_suite({
+            "name": "judged", "version": 1, "task": "t2v", "num_frames": 4, "height": 16, "width": 16, "fps": 8,
+            "seeds": [0, 1], "prompts": [{"id": f"p{i}", "text": t} for i, t in enumerate(prompts)],
+            "metrics": [{"name": "judge_adherence", "judge": judge,
+                         "questions": {prompts[0]: ["Is there a square?", "Is it moving?"],
+                                       prompts[1]: ["Is there a square?"]}}],
+        }, source="test")
+        summary = Runner(suite, adapter("toy-square", "moving_square"),
+                         RunOptions(results_dir=tmp_path, progress=False, workers=0)).run()
+        # The toy model ignores the prompt: p1's clips equal p0's, so its one question is a cache hit.
+        assert len(srv.requests) == 2 * 2
+    store = Store(tmp_path / "vdmbench.duckdb")
+    values = store.sample_values(summary.run_id)
+    adherence = values[values.metric == "judge_adherence"].set_index("prompt_id").value
+    assert adherence.loc["p0"].tolist() == [0.5, 0.5] and adherence.loc["p1"].tolist() == [1.0, 1.0]
+    rows = {r.metric: r for r in store.run_metrics(summary.run_id)}
+    assert rows["judge_adherence_p_yes"].value == pytest.approx(((0.8 + 0.4) / 2 + 0.8) / 2)
+    details = rows["judge_adherence"].details
+    assert details["usage"]["calls"] == 4 and details["usage"]["cached"] == 2 and details["judge"]["api_key_env"] == "JUDGE_RUN_KEY"
+    assert (tmp_path / "cache" / "features" / "judge").is_dir()
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert not leaked

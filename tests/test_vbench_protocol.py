@@ -151,3 +151,14 @@ def test_the_score_command_prints_the_table_and_writes_json(folder, tmp_path, ca
     assert "vbench_quality_score (not comparable with the VBench leaderboard)" in text
     saved = json.loads(out.read_text())
     assert saved["dimensions"]["temporal_flickering"]["n"] == 9 and saved["mode"].startswith("standard")
+
+
+def test_a_text_listed_twice_is_read_once_per_entry_as_vbench_does(folder):
+    path, clips = folder
+    twice = [*ENTRIES, {"prompt_en": "a calm lake", "dimension": ["temporal_flickering", "color"]}]
+    res = score_vbench_folder(path, ["flicker"], context=MetricContext(), full_info=twice, workers=0)
+    lake = [n for n in clips if n.startswith("a calm lake") and n != "a calm lake-5.mp4"]
+    street = [n for n in clips if n.startswith("a busy street")]
+    values = [_flicker64(clips[n]) for n in lake + lake + street]  # VBench's list holds the lake's videos twice
+    dim = res["dimensions"]["temporal_flickering"]
+    assert dim["n"] == 14 and dim["value"] == pytest.approx(np.mean(values), abs=1e-12)

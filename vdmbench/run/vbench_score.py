@@ -15,6 +15,7 @@ the Quality/Semantic/Total scores of the dimensions present (vdmbench.metrics.vb
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,32 +41,38 @@ def _videos(folder: Path) -> list[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One video as VBench's standard mode reads it: a file under one prompt entry."""
+
+    file: str
+    prompt_id: str  # the entry's position in the prompt file (vb0000, ...)
+    dimensions: frozenset[str]
+
+
 def _standard_selection(files: list[Path], full_info: Sequence[Mapping[str, Any]]) -> tuple[
-        dict[str, tuple[str, set[str]]], list[str], list[str]]:
-    """{file name: (prompt id, its dimensions)} of the files VBench's standard mode reads, the
-    files it ignores and the expected files that are missing. A text listed twice (VBench's file
-    has two) is one set of files, counted for the union of both entries' dimensions."""
-    present = {f.name: f for f in files}
+        list[_Entry], list[str], list[str]]:
+    """The videos VBench's standard mode reads (entry by entry, indices 0..4), the files it ignores
+    and the expected files that are missing. A text listed in two entries (VBench's file has two)
+    is read once per entry, as VBench does: a dimension both entries name counts its videos twice."""
+    present = {f.name for f in files}
     suffixes = sorted({f.suffix for f in files})
-    chosen: dict[str, tuple[str, set[str]]] = {}
+    chosen: list[_Entry] = []
     missing: list[str] = []
     for i, entry in enumerate(full_info):
         text = entry.get("prompt_en") if isinstance(entry, Mapping) else None
         if not isinstance(text, str):
             raise ConfigError(f"VBench prompt file: entry {i} needs a string 'prompt_en'")
         dims = entry.get("dimension", [])
-        dims = {dims} if isinstance(dims, str) else set(dims)
+        dims = frozenset([dims] if isinstance(dims, str) else dims)
         for k in STANDARD_INDICES:
-            names = [vbench_filename(text, k, sfx) for sfx in suffixes]
-            name = next((n for n in names if n in present), None)
+            name = next((n for n in (vbench_filename(text, k, sfx) for sfx in suffixes) if n in present), None)
             if name is None:
                 missing.append(vbench_filename(text, k, suffixes[0] if suffixes else ".mp4"))
-            elif name in chosen:
-                chosen[name][1].update(dims)
             else:
-                chosen[name] = (f"vb{i:04d}", set(dims))
-    ignored = sorted(set(present) - set(chosen))
-    return chosen, ignored, missing
+                chosen.append(_Entry(name, f"vb{i:04d}", dims))
+    ignored = sorted(present - {e.file for e in chosen})
+    return chosen, ignored, sorted(set(missing))
 
 
 def score_vbench_folder(folder: Path, metrics: Sequence[str | dict[str, Any]], *, context: MetricContext,
@@ -82,10 +89,11 @@ def score_vbench_folder(folder: Path, metrics: Sequence[str | dict[str, Any]], *
     files = _videos(Path(folder))
     ignored: list[str] = []
     missing: list[str] = []
-    selection: dict[str, tuple[str, set[str]]] | None = None
+    selection: list[_Entry] | None = None
     if full_info is not None:
         selection, ignored, missing = _standard_selection(files, full_info)
-        files = [f for f in files if f.name in selection]
+        read = {e.file for e in selection}
+        files = [f for f in files if f.name in read]
         if not files:
             raise ConfigError(f"{folder}: none of its files is named as VBench's prompt file expects "
                               "('{prompt}-{0..4}.mp4'); pass no prompt file to score every file")
@@ -99,7 +107,7 @@ def score_vbench_folder(folder: Path, metrics: Sequence[str | dict[str, Any]], *
     if selection is not None:  # each dimension over its own prompts only, as VBench's standard mode
         keep = pd.Series(True, index=table.index)
         for dim, src in sources.items():
-            theirs = {name for name, (_, dims) in selection.items() if dim in dims}
+            theirs = {_row_id(e) for e in selection if dim in e.dimensions}
             rows = table.metric.isin([src.output] + ([src.weight] if src.weight else []))
             keep &= ~rows | table.sample_id.isin(theirs)
         table = table[keep]
@@ -120,12 +128,21 @@ def score_vbench_folder(folder: Path, metrics: Sequence[str | dict[str, Any]], *
             "mode": "standard (VBench prompt file)" if selection is not None else "custom input (prompts from names)"}
 
 
-def _long_table(per_sample: Mapping[str, Mapping[str, float]],
-                selection: Mapping[str, tuple[str, set[str]]] | None) -> pd.DataFrame:
+def _row_id(entry: _Entry) -> str:
+    return f"{entry.file}#{entry.prompt_id}"
+
+
+def _long_table(per_sample: Mapping[str, Mapping[str, float]], selection: Sequence[_Entry] | None) -> pd.DataFrame:
+    """(sample_id, prompt_id, metric, value) rows: one sample per file, or, in standard mode, one per
+    (file, prompt entry) that reads it."""
     rows = []
-    for name, values in per_sample.items():
-        prompt_id = selection[name][0] if selection is not None else prompt_from_filename(Path(name))
-        rows += [(name, prompt_id, metric, float(v)) for metric, v in values.items()]
+    if selection is None:
+        for name, values in per_sample.items():
+            prompt = prompt_from_filename(Path(name))
+            rows += [(name, prompt, metric, float(v)) for metric, v in values.items()]
+    else:
+        for e in selection:
+            rows += [(_row_id(e), e.prompt_id, metric, float(v)) for metric, v in per_sample.get(e.file, {}).items()]
     return pd.DataFrame(rows, columns=["sample_id", "prompt_id", "metric", "value"])
 
 

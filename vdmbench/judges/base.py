@@ -235,7 +235,10 @@ class Judge:
 
     def describe(self) -> dict[str, Any]:
         """How the answers were made, for the run's records (no key: only its variable's name)."""
-        return {"judge": self.config.public(), "templates": {t.id: t.digest for t in self.templates.values()},
+        c = self.config
+        return {"judge": c.public(), "templates": {t.id: t.digest for t in self.templates.values()},
+                "frames_sent": f"{c.frames} per clip at round(linspace(0, T - 1, {c.frames})), longest side <= "
+                               f"{c.frame_size} px (bilinear, antialiased), {c.image_format}",
                 "usage": self.usage.as_dict()}
 
     # -- internals ----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def by_question(answers: dict[str, Out]):
 
 def test_questions_frames_and_decoding_parameters_reach_the_server(tmp_path):
     with FakeServer(by_question({"Is there a red car?": yes(0.9), "Are there two dogs?": no(0.2)})) as srv:
-        judge = make(srv, tmp_path)
+        judge = make(srv, tmp_path, cost_per_1k_input=0.5, cost_per_1k_output=2.0)
         answers = judge.ask(clip(), ["Is there a red car?", "Are there two dogs?"])
     assert [(a.question, a.answer, a.status) for a in answers] == [
         ("Is there a red car?", True, "ok"), ("Are there two dogs?", False, "ok")]
@@ -59,6 +59,7 @@ def test_questions_frames_and_decoding_parameters_reach_the_server(tmp_path):
         assert "4 frames of one video" in user_text(body)
     assert frame_indices(10, 4) == [0, 3, 6, 9] and frame_indices(3, 8) == [0, 1, 2]
     assert judge.usage.calls == 2 and judge.usage.prompt_tokens == 200 and judge.usage.completion_tokens == 2
+    assert judge.usage.cost == pytest.approx((200 * 0.5 + 2 * 2.0) / 1000)  # the fake server bills 100 + 1 tokens
 
 
 def test_429_is_retried_after_the_servers_retry_after_and_5xx_with_backoff(tmp_path):

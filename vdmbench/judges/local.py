@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vdmbench.core.errors import WeightsError
+from vdmbench.core.errors import ConfigError, WeightsError
 from vdmbench.judges.base import Judge, JudgeConfig, Reply, _Call
 from vdmbench.judges.frames import Shown
 
@@ -53,7 +53,13 @@ class TransformersJudge(Judge):
         with self._load_lock:
             if self._loaded is None:
                 import torch
-                from transformers import AutoModelForImageTextToText, AutoProcessor
+
+                try:
+                    from transformers import AutoModelForImageTextToText, AutoProcessor
+                except ImportError as e:
+                    raise ConfigError("judge backend 'transformers' needs transformers (>= 4.50), which is not "
+                                      f"installed or too old ({e}); install it: pip install 'vdmbench[diffusers]'"
+                                      ) from None
 
                 c = self.config
                 dtype = getattr(torch, _DTYPES[c.dtype]) if c.dtype != "auto" else "auto"

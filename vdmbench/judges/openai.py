@@ -12,6 +12,7 @@ Authorization header: error messages are scrubbed of it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
@@ -58,6 +59,9 @@ class OpenAIJudge(Judge):
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  env: Mapping[str, str] | None = None, transport: Any = None) -> None:
         super().__init__(config, cache_dir, clock=clock)
+        if importlib.util.find_spec("httpx") is None:
+            raise ConfigError("judge backend 'openai' needs httpx, which is not installed; "
+                              "install it: pip install 'vdmbench[api]'")
         c = self.config
         env = os.environ if env is None else env
         self._key = ""

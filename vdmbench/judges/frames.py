@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -22,13 +23,31 @@ from vdmbench.core.errors import MetricInputError
 
 @dataclass(frozen=True)
 class Shown:
-    """The frames of one clip as the judge receives them."""
+    """The frames of one clip as the judge receives them. They are encoded only when a call is
+    sent (`data_urls`): a rerun answered from the cache needs their hash, not their PNG bytes."""
 
     indices: tuple[int, ...]
     size: tuple[int, int]  # (height, width) after resizing
     sha256: str  # of the pixels sent
-    data_urls: tuple[str, ...]
-    pixels: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)  # for in-process judges
+    pixels: tuple[np.ndarray, ...] = field(repr=False, compare=False)
+    image_format: str = "png"
+    jpeg_quality: int = 90
+
+    @cached_property
+    def data_urls(self) -> tuple[str, ...]:
+        from PIL import Image
+
+        urls = []
+        for pixels in self.pixels:
+            buf = io.BytesIO()
+            if self.image_format == "jpeg":
+                Image.fromarray(pixels).save(buf, format="JPEG", quality=self.jpeg_quality)
+                mime = "image/jpeg"
+            else:
+                Image.fromarray(pixels).save(buf, format="PNG")
+                mime = "image/png"
+            urls.append(f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}")
+        return tuple(urls)
 
 
 def frame_indices(num_frames: int, wanted: int) -> list[int]:
@@ -53,7 +72,7 @@ def as_uint8_frames(frames: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def show(frames: torch.Tensor | np.ndarray, *, count: int, frame_size: int, image_format: str = "png",
          jpeg_quality: int = 90) -> Shown:
-    """Select, resize and encode a clip's frames for a judge."""
+    """Select and resize a clip's frames for a judge (encoded later, when a call is sent)."""
     from PIL import Image
 
     arr = as_uint8_frames(frames)
@@ -62,7 +81,6 @@ def show(frames: torch.Tensor | np.ndarray, *, count: int, frame_size: int, imag
     scale = min(1.0, frame_size / max(h, w))
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     digest = hashlib.sha256()
-    urls = []
     sent = []
     for i in idx:
         img = Image.fromarray(np.ascontiguousarray(arr[i]))
@@ -72,12 +90,4 @@ def show(frames: torch.Tensor | np.ndarray, *, count: int, frame_size: int, imag
         sent.append(pixels)
         digest.update(f"{pixels.shape}".encode())
         digest.update(pixels.tobytes())
-        buf = io.BytesIO()
-        if image_format == "jpeg":
-            img.save(buf, format="JPEG", quality=jpeg_quality)
-            mime = "image/jpeg"
-        else:
-            img.save(buf, format="PNG")
-            mime = "image/png"
-        urls.append(f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}")
-    return Shown(tuple(idx), size, digest.hexdigest(), tuple(urls), tuple(sent))
+    return Shown(tuple(idx), size, digest.hexdigest(), tuple(sent), image_format, jpeg_quality)

@@ -175,3 +175,16 @@ def test_random_weights_are_labelled() -> None:
         oc.load_openai_clip("ViT-H-14", pretrained="random", device="cpu")
     with pytest.raises(ConfigError, match="'openai' or 'random'"):
         oc.load_openai_clip("ViT-B-32", pretrained="laion2b", device="cpu")
+
+
+def test_vbench_gpu_compat_holds_weights_like_openais_fp16_model() -> None:
+    # What load_openai_clip builds for vbench_gpu_compat on CUDA, built here on the CPU.
+    path, state = vit_b32_archive()
+    model = oc.build_openai_clip("ViT-B-32", dict(state), str(path), fp16=True)
+    assert model.visual.conv1.weight.dtype == torch.float16 and model.visual.proj.dtype == torch.float16
+    assert model.visual.ln_pre.weight.dtype == torch.float32  # LayerNorm computed in fp32, as OpenAI's
+    assert model.visual.transformer.resblocks[0].attn.in_proj_weight.dtype == torch.float16
+    assert torch.equal(model.visual.proj.float(), state["visual.proj"].float())
+    # Off CUDA the option changes nothing: the same fp32 numbers everywhere by default.
+    _, info = oc.load_openai_clip("ViT-B-32", weights=str(path), device="cpu", vbench_gpu_compat=True)
+    assert info["precision"] == "fp32" and info["vbench_gpu_compat"] is True

@@ -155,6 +155,23 @@ def check_openai_keys(name: str, state: dict[str, torch.Tensor], source: str,
     return state
 
 
+def build_openai_clip(name: str, state: dict[str, torch.Tensor], source: str, *, fp16: bool = False) -> Any:
+    """open_clip's CLIP holding OpenAI's `state` (strict), on the CPU: fp32, or with `fp16` the weights
+    held as OpenAI's fp16 model holds them (open_clip's load_openai_model with precision fp16)."""
+    from open_clip.model import convert_weights_to_lp
+
+    skeleton = _clip_skeleton(name, fp16)
+    state = check_openai_keys(name, state, source, skeleton)
+    model = skeleton.to_empty(device="cpu")
+    with torch.no_grad():
+        model.attn_mask.copy_(causal_text_mask(model.attn_mask.shape[0]))  # not in the checkpoint
+    if fp16:
+        convert_weights_to_lp(model, dtype=torch.float16)
+    # Strict; each tensor is copied into the parameter's dtype: fp16 -> fp32 is exact.
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 def load_openai_clip(
     name: str,
     *,
@@ -188,15 +205,7 @@ def load_openai_clip(
     if str(pretrained).lower() != "openai":
         raise ConfigError(f"openai clip: pretrained must be 'openai' or 'random', got {pretrained!r}")
     found = find_weights(name, weights, weights_sha256)
-    skeleton = _clip_skeleton(name, fp16)
-    state = check_openai_keys(name, read_openai_state_dict(found.path), str(found.path), skeleton)
-    model = skeleton.to_empty(device="cpu")
-    with torch.no_grad():
-        model.attn_mask.copy_(causal_text_mask(model.attn_mask.shape[0]))  # not in the checkpoint
-    if fp16:  # hold the weights as OpenAI's fp16 model does (open_clip's load_openai_model, fp16)
-        convert_weights_to_lp(model, dtype=torch.float16)
-    # Strict; each tensor is copied into the parameter's dtype: fp16 -> fp32 is exact.
-    model.load_state_dict(state, strict=True)
+    model = build_openai_clip(name, read_openai_state_dict(found.path), str(found.path), fp16=fp16)
     info.update(pretrained="openai", weights=str(found.path), weights_sha256=found.sha256,
                 weights_source=found.source, weights_pinned=found.pinned, comparable=True)
     return model.to(device).eval(), info

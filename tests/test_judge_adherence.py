@@ -192,3 +192,26 @@ def test_in_a_real_run_every_sample_gets_the_three_values_and_the_key_is_stored_
     assert (tmp_path / "cache" / "features" / "judge").is_dir()
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert not leaked
+
+
+def test_judge_vqascore_asks_the_whole_prompt_in_vqascores_words(tmp_path):
+    def respond(body, n):
+        assert [m["role"] for m in body["messages"]] == ["user"]  # no system message, as VQAScore
+        p = 0.85 if "red car" in user_text(body) else 0.25
+        return yes(p) if p > 0.5 else no(p)
+
+    with FakeServer(respond) as srv:
+        ctx = MetricContext(cache_dir=tmp_path / "cache")
+        m = build_metric({"name": "judge_vqascore", "judge": {"base_url": srv.base_url, "model": "fake-vlm",
+                                                              "frames": 3}}, ctx)
+        batch = ClipBatch(videos=clips(2), prompts=[PROMPT, "an empty street"])
+        values = m.sample_values(batch)
+        assert [user_text(b) for b in srv.requests] == [
+            f'Does this figure show "{PROMPT}"? Please answer yes or no.',
+            'Does this figure show "an empty street"? Please answer yes or no.']
+        assert values["judge_vqascore"].tolist() == [pytest.approx(0.85, abs=1e-12), pytest.approx(0.25, abs=1e-12)]
+        assert m.sample_notes(batch)[1]["answer"]["answer"] is False
+        again = build_metric({"name": "judge_vqascore", "judge": {"base_url": srv.base_url, "model": "fake-vlm",
+                                                                  "frames": 3}}, ctx)
+        again.sample_values(batch)
+        assert len(srv.requests) == 2

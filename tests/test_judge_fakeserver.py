@@ -38,7 +38,7 @@ def completion(text: str, logprobs: dict[str, float] | None, model: str) -> dict
 
 
 def user_text(body: dict[str, Any]) -> str:
-    return next(p["text"] for p in body["messages"][1]["content"] if p["type"] == "text")
+    return next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
 
 
 def images(body: dict[str, Any]) -> list[np.ndarray]:
@@ -46,7 +46,7 @@ def images(body: dict[str, Any]) -> list[np.ndarray]:
     from PIL import Image
 
     out = []
-    for p in body["messages"][1]["content"]:
+    for p in body["messages"][-1]["content"]:
         if p["type"] == "image_url":
             header, data = p["image_url"]["url"].split(",", 1)
             assert header in ("data:image/png;base64", "data:image/jpeg;base64")

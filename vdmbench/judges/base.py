@@ -148,7 +148,7 @@ class Judge:
         folder = self.config.cache_dir or cache_dir
         self.cache = JudgeCache(folder)
         self.clock = clock
-        self.templates = {name: load_template(name) for name in ("yes_no", "pairwise", "decompose")}
+        self.templates = {name: load_template(name) for name in ("yes_no", "vqascore", "pairwise", "decompose")}
         self.usage = Usage(interrupted=self.cache.interrupted)
         self._lock = threading.Lock()
 
@@ -174,15 +174,19 @@ class Judge:
         return show(frames, count=c.frames, frame_size=c.frame_size, image_format=c.image_format,
                     jpeg_quality=c.jpeg_quality)
 
-    def ask(self, frames: Frames, questions: Sequence[str]) -> list[Answer]:
-        """Each question about one clip, answered yes/no (with P(yes) where logprobs exist)."""
-        return self.ask_batch([(frames, questions)])[0]
+    def ask(self, frames: Frames, questions: Sequence[str], template: str = "yes_no") -> list[Answer]:
+        """Each question about one clip, answered yes/no (with P(yes) where logprobs exist).
+        `template`: a yes/no template (`yes_no`; `vqascore`, whose question is a whole prompt)."""
+        return self.ask_batch([(frames, questions)], template)[0]
 
-    def ask_batch(self, items: Sequence[tuple[Frames, Sequence[str]]]) -> list[list[Answer]]:
+    def ask_batch(self, items: Sequence[tuple[Frames, Sequence[str]]], template: str = "yes_no",
+                  ) -> list[list[Answer]]:
         """Several clips with their questions, all calls in flight up to `concurrency` at once
         (or in batches, for in-process backends)."""
         shown = [self.show(frames) for frames, _ in items]
-        t = self.templates["yes_no"]
+        if template not in self.templates:
+            self.templates[template] = load_template(template)
+        t = self.templates[template]
         jobs = [(i, q) for i, (_, questions) in enumerate(items) for q in questions]
         results = self._query_many([
             _Query(t, {"question": q, "n_frames": len(shown[i].indices)}, (shown[i],), parse_yes_no, {"question": q})

@@ -106,8 +106,8 @@ class TransformersJudge(Judge):
             pictures = [Image.fromarray(p) for s in call.shown for p in s.pixels]
             parts: list[dict[str, Any]] = [{"type": "image"} for _ in pictures]
             parts.append({"type": "text", "text": call.user})
-            messages = [{"role": "system", "content": [{"type": "text", "text": call.system}]},
-                        {"role": "user", "content": parts}]
+            messages = ([{"role": "system", "content": [{"type": "text", "text": call.system}]}] if call.system else [])
+            messages.append({"role": "user", "content": parts})
             texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
             images.append(pictures)
         has_images = any(images)

@@ -100,7 +100,8 @@ class OpenAIJudge(Judge):
         content.append({"type": "text", "text": user})
         body: dict[str, Any] = {
             "model": c.model,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": content}],
+            # An empty system text (the vqascore template) sends no system message, as VQAScore does.
+            "messages": ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}],
             "temperature": c.temperature, "max_tokens": max_tokens, "n": 1,
         }
         if c.seed is not None:

@@ -14,6 +14,8 @@ a reply that stays unreadable after the stricter retry is recorded as failed and
 Options: `judge` (the judge mapping, docs/judge.md), `questions` (prompt text -> list) and/or
 `questions_file` (YAML/JSON of the same), `question_bank` (where generated questions are stored;
 default <cache>/judge/questions.json). Per-question answers of the last batch: `sample_notes()`.
+
+`judge_vqascore` (same module): VQAScore proper, the whole prompt as one question.
 """
 
 from __future__ import annotations
@@ -44,7 +46,45 @@ def parse_judge_option(judge: Any, metric: str) -> JudgeConfig:
     return JudgeConfig.parse(judge, f"metric {metric!r}: judge")
 
 
-class JudgeAdherence(PerSampleMetric):
+class JudgedMetric(PerSampleMetric):
+    """What the judge metrics share: the judge built on first use from the `judge` option (so a
+    fully cached rerun of an in-process model never loads it), its cache folder, the notes of the
+    last batch, and a description that says how the answers were made."""
+
+    judge_config: JudgeConfig
+    cache_dir: Path | None
+    _judge: Judge | None = None
+    _notes: list[dict[str, Any]]
+
+    def _use_judge(self, judge: Any) -> None:
+        self.judge_config = parse_judge_option(judge, self.name)
+        self.cache_dir = judge_cache_dir(self.context, self.judge_config)
+        self._judge = None
+        self._notes = []
+
+    @property
+    def judge(self) -> Judge:
+        if self._judge is None:  # a copy of the metric builds its own
+            config = self.judge_config
+            if config.backend == "transformers" and config.device is None:  # an in-process model: the run's device
+                config = config.model_copy(update={"device": self.context.device})
+            self._judge = build_judge(config, self.cache_dir)
+        return self._judge
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_judge"] = None  # locks and connections do not travel
+        return state
+
+    def sample_notes(self, batch: ClipBatch) -> list[dict[str, Any]]:
+        """Per clip of the last `sample_values` batch: what the judge was asked and answered."""
+        return list(self._notes)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **(self._judge.describe() if self._judge else {"judge": self.judge_config.public()})}
+
+
+class JudgeAdherence(JudgedMetric):
     name = "judge_adherence"
     inputs = frozenset({"prompts"})
     outputs = (
@@ -60,29 +100,12 @@ class JudgeAdherence(PerSampleMetric):
                  questions: dict[str, list[Any]] | None = None, questions_file: str | None = None,
                  question_bank: str | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
-        self.judge_config = parse_judge_option(judge, self.name)
-        self.cache_dir = judge_cache_dir(self.context, self.judge_config)
+        self._use_judge(judge)
         self.given = read_given(questions, questions_file)
         bank_path = Path(question_bank) if question_bank else (self.cache_dir / "questions.json" if self.cache_dir else None)
         self.bank = QuestionBank(bank_path, load_template("decompose"))
-        self._judge: Judge | None = None
-        self._notes: list[dict[str, Any]] = []
         self._with_logprobs = 0
         self._answered = 0
-
-    @property
-    def judge(self) -> Judge:
-        if self._judge is None:  # built on first use; a copy of the metric builds its own
-            config = self.judge_config
-            if config.backend == "transformers" and config.device is None:  # an in-process model: the run's device
-                config = config.model_copy(update={"device": self.context.device})
-            self._judge = build_judge(config, self.cache_dir)
-        return self._judge
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_judge"] = None  # locks and connections do not travel
-        return state
 
     def questions_for(self, prompt: str) -> tuple[list[Question], str]:
         """The prompt's questions and where they came from (given | generated)."""
@@ -120,16 +143,44 @@ class JudgeAdherence(PerSampleMetric):
         return {"judge_adherence": as_tensor(frac), "judge_adherence_p_yes": as_tensor(p_yes),
                 "judge_adherence_answered": as_tensor(answered)}
 
-    def sample_notes(self, batch: ClipBatch) -> list[dict[str, Any]]:
-        """Per clip of the last `sample_values` batch: each question, its category, the answer,
-        P(yes) and the raw reply (for the drill-down)."""
-        return list(self._notes)
-
     def describe(self) -> dict[str, Any]:
-        d = {**super().describe(), **(self._judge.describe() if self._judge else {"judge": self.judge_config.public()})}
+        d = super().describe()
         d["p_yes_from_logprobs"] = f"{self._with_logprobs} of {self._answered} answers"
         d["question_bank"] = str(self.bank.path) if self.bank.path else None
         return d
 
 
-METRICS = [JudgeAdherence]
+class JudgeVQAScore(JudgedMetric):
+    """VQAScore: the whole prompt as one question ('Does this figure show "<prompt>"? Please answer
+    yes or no.', template `vqascore`), scored by P("Yes") of the first answer token; the 0/1
+    answer where the server gives no logprobs. One call per clip."""
+
+    name = "judge_vqascore"
+    inputs = frozenset({"prompts"})
+    outputs = (
+        Output("judge_vqascore", higher_is_better=True, range=(0.0, 1.0),
+               description="VQAScore: the judge's P('Yes') that the clip shows the whole prompt"),
+    )
+
+    def __init__(self, context: MetricContext | None = None, judge: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self._use_judge(judge)
+
+    def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
+        videos = self.check_batch(batch)
+        answers = self.judge.ask_batch([(videos[i], [p]) for i, p in enumerate(batch.prompts)], template="vqascore")
+        scores, notes = [], []
+        for [a] in answers:
+            if a.status == "error":
+                raise JudgeError(f"judge_vqascore: the judge call failed ({a.error}); a rerun asks it again")
+            if a.answer is None:
+                raise JudgeError(f"judge_vqascore: the reply could not be read as yes or no ({a.raw[:80]!r}), "
+                                 "also after the stricter retry; recorded in the judge's cache")
+            scores.append(a.p_yes if a.p_yes is not None else float(a.answer))
+            notes.append({"answer": a.note()})
+        self._notes = notes
+        return {"judge_vqascore": torch.tensor(scores, dtype=torch.float64)}
+
+
+METRICS = [JudgeAdherence, JudgeVQAScore]

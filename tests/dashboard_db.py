@@ -41,3 +41,14 @@ def fill(results_dir: Path, models=MODELS) -> dict[str, str]:
                          RunOptions(results_dir=results_dir, progress=False, workers=0)).run()
         out[name] = summary.run_id
     return out
+
+
+def cut_down_suite() -> Suite:
+    """The same suite name and version with overrides: one prompt, steps=3 (a quick try-out run)."""
+    return parse_suite({**SUITE, "prompts": SUITE["prompts"][:1], "steps": 3}, source="tests/dashboard_db.py")
+
+
+def fill_cut_down(results_dir: Path, name: str = "toy-square", target: str = "moving_square") -> str:
+    """A cut-down run, newer than every full run: it must not replace the model's full run."""
+    return Runner(cut_down_suite(), adapter(name, target),
+                  RunOptions(results_dir=results_dir, progress=False, workers=0)).run().run_id

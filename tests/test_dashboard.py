@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_db import APP, fill
+from tests.dashboard_db import APP, fill, fill_cut_down
 from tests.fixtures import REPO
 
 
@@ -23,6 +23,7 @@ def filled(tmp_path_factory):
     """(db path, model -> latest run id); shared read-only by the tests that do not write."""
     results = tmp_path_factory.mktemp("dash") / "results"
     runs = fill(results)
+    runs["cut-down"] = fill_cut_down(results)  # newest run of toy-square, one prompt, steps=3
     return results / "vdmbench.duckdb", runs
 
 
@@ -60,16 +61,20 @@ def test_leaderboard_table_directions_cis_best_and_rank(filled):
     assert at.sidebar.selectbox(key="suite").value == "dash"
     assert at.sidebar.selectbox(key="suite_version").value == 1
     table = frame(at, "overall").value
-    # Latest run per model: toy-square ran twice but appears once, with its newest run.
+    # Latest run per model among the standard settings: toy-square's newer cut-down run (one
+    # prompt, steps=3) does not replace its full run.
     assert sorted(table.model) == ["toy-flaky", "toy-noise", "toy-square"]
-    assert runs["toy-square"] in set(table.run)
-    assert {"flicker ↑", "flicker_mean_abs_diff ↓", "flicker 95% CI", "overall", "rank"} <= set(table.columns)
-    assert table["flicker 95% CI"].str.match(r"^\[[-\d.e]+, [-\d.e]+\]$").all()
-    # Noise flickers: worst on both metrics, so rank 3 with overall score 0; smooth models tie at 1.
-    noise = table.set_index("model").loc["toy-noise"]
-    assert noise["rank"] == 3 and noise.overall == 0.0
-    assert list(table.model)[-1] == "toy-noise"
-    assert table.set_index("model").loc["toy-flaky", "failed"] == 2
+    assert runs["toy-square"] in set(table.run) and runs["cut-down"] not in set(table.run)
+    assert {"flicker ↑", "overall", "rank", "coverage", "prompts"} <= set(table.columns)
+    assert "flicker_mean_abs_diff ↓" not in table  # folded under flicker, shown on request
+    assert table["flicker ↑"].str.match(r"^\d\.\d{3} ± \d\.\d{3}$").all()  # one cell, fixed decimals
+    by_model = table.set_index("model")
+    # Noise flickers: worst, overall 0; the flaky model failed 2 of 8 samples: coverage 6/8 and
+    # overall 0.75, so it no longer ties with the square that has every sample.
+    assert by_model.loc["toy-noise", "overall"] == 0.0 and by_model.loc["toy-noise", "rank"] == "3"
+    assert by_model.loc["toy-flaky", "coverage"] == "6/8" and by_model.loc["toy-flaky", "overall"] == 0.75
+    assert by_model.loc["toy-square", "rank"] == "1" and list(table.model) == ["toy-square", "toy-flaky", "toy-noise"]
+    assert by_model.loc["toy-flaky", "prompts"] == 3
     # The best value of each metric is highlighted (styled cells in the table's proto).
     styled = str(frame(at, "overall").proto)
     assert "c8f7c5" in styled
@@ -78,20 +83,19 @@ def test_leaderboard_table_directions_cis_best_and_rank(filled):
 def test_leaderboard_weights_sort_and_tag_filter(filled):
     db, _ = filled
     at = app(db)
-    at.number_input(key="weight-flicker").set_value(0.0)
-    at.number_input(key="weight-flicker_mean_abs_diff").set_value(0.0).run()
+    at.number_input(key="weight-flicker").set_value(0.0).run()
     assert_clean(at)
     assert frame(at, "overall").value.overall.isna().all(), "all weights 0: no overall score"
+    at.toggle(key="show_parts").set_value(True).run()
     at.selectbox(key="sort_by").set_value("flicker_mean_abs_diff").run()
     table = frame(at, "overall").value
-    assert list(table["flicker_mean_abs_diff ↓"]) == sorted(table["flicker_mean_abs_diff ↓"])  # lower is better first
-    full_n = frame(app(db), "overall").value.samples.tolist()
+    diffs = [float(c.split(" ± ")[0]) for c in table["↳ flicker_mean_abs_diff ↓"]]
+    assert diffs == sorted(diffs)  # lower is better: best first
     at.sidebar.multiselect(key="tags").set_value(["color"]).run()
     assert_clean(at)
     assert any("Filtered to samples tagged color" in c.value for c in at.caption)
     tagged = frame(at, "overall").value
-    assert len(tagged) == 3 and tagged["flicker ↑"].notna().all()
-    assert full_n  # the tag filter recomputes values from the tagged samples (prompts a and c)
+    assert len(tagged) == 3 and (tagged["flicker ↑"] != "–").all()
 
 
 def test_compare_deltas_significance_per_prompt_and_videos(filled):
@@ -220,7 +224,10 @@ def test_app_keeps_working_while_a_run_writes(filled, tmp_path):
     finally:
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
-    assert "toy-writer" in set(frame(app(db), "overall").value.model)
+    at = app(db)
+    assert "toy-writer" not in set(frame(at, "overall").value.model)  # other settings: its own group
+    at.sidebar.selectbox(key="settings-dash-1").set_value("h").run()
+    assert set(frame(at, "overall").value.model) == {"toy-writer"}
 
 
 def test_leaderboard_command_line():

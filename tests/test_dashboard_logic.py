@@ -96,23 +96,34 @@ def test_metric_correlations_are_oriented():
     assert np.isnan(few["spearman rho"].iloc[0]) and few.models.iloc[0] == 2
 
 
-def test_vote_on_a_schema_1_database_migrates_it(tmp_path):
+def test_vote_on_an_older_schema_is_refused_and_never_migrates_the_file(tmp_path):
+    import hashlib
+
+    from vdmbench.core.errors import StoreError
+
     db = tmp_path / "old.duckdb"
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmt in _MIGRATIONS[0]:
-        con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (1)")
+    for stmts in _MIGRATIONS[:2]:
+        for stmt in stmts:
+            con.execute(stmt)
+    con.execute("INSERT INTO schema_version VALUES (2)")
     con.close()
-    assert arena.votes(Store(db, read_only=True), "s").empty  # readable before any vote
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    assert arena.votes(Store(db, read_only=True), "s").empty  # readable
     pair = arena.Pair("s", "p", "a prompt", 0, "r1", "p-s0", "m1", "r2", "p-s0", "m2")
-    arena.record_vote(db, pair, "tie", "me")
-    store = Store(db, read_only=True)
-    assert store.schema_version() == SCHEMA_VERSION
-    got = arena.votes(store, "s")
+    with pytest.raises(StoreError, match="schema 2.*never migrates"):
+        arena.record_vote(db, pair, "tie", "me")
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # not migrated, not touched
+    assert Store(db, read_only=True).schema_version() == 2
+    current = tmp_path / "current.duckdb"
+    Store(current)
+    arena.record_vote(current, pair, "tie", "me")
+    got = arena.votes(Store(current, read_only=True), "s")
     assert got[["model_a", "model_b", "winner", "voter"]].values.tolist() == [["m1", "m2", "tie", "me"]]
+    assert Store(current, read_only=True).schema_version() == SCHEMA_VERSION
     with pytest.raises(ValueError):
-        arena.record_vote(db, pair, "c")
+        arena.record_vote(current, pair, "c")
 
 
 def test_draw_pair_takes_two_models_of_one_prompt_and_seed():

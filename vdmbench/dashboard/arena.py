@@ -1,7 +1,8 @@
 """Arena: blind pairwise human votes between clips of the same prompt and seed.
 
 Votes go to the `arena_votes` table (schema 2), the only write the dashboard makes, through its
-own short-lived connection. Ratings are a Bradley-Terry model fitted by Newton's method on the
+own short-lived connection, and only into a file already at this version's schema (a vote never
+migrates a file). A vote that meets a busy file is queued by the page and retried (PendingVotes). Ratings are a Bradley-Terry model fitted by Newton's method on the
 log-likelihood with a small ridge penalty (so a model that never lost still gets a finite rating);
 a tie counts as half a win for each side. CIs come from resampling the votes with replacement.
 Ratings are shown on the Elo scale: 1000 + 400 / ln(10) * strength (centered on the mean model).
@@ -17,7 +18,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from vdmbench.store import Store
+from vdmbench.core.errors import StoreError
+from vdmbench.store import SCHEMA_VERSION, Store, dashboard_reads
 
 WINNERS = ("a", "b", "tie")
 ELO_SCALE = 400.0 / np.log(10.0)
@@ -59,16 +61,55 @@ def draw_pair(cands: pd.DataFrame, suite: str, rng: np.random.Generator) -> Pair
                 str(a.model), str(b.run_id), str(b.sample_id), str(b.model))
 
 
-def record_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None = None) -> str:
-    """Store one vote; returns its id. Opening the Store writable applies pending migrations."""
+VOTE_BUSY_TIMEOUT = 2.0  # seconds a vote waits for a busy file before it is queued
+
+
+def record_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None = None, *,
+                vote_id: str | None = None, busy_timeout: float = VOTE_BUSY_TIMEOUT) -> str:
+    """Store one vote; returns its id. StoreError (one line) when the file is busy for longer than
+    `busy_timeout` or is not at this version's schema (then nothing is written: no migration)."""
     if winner not in WINNERS:
         raise ValueError(f"winner must be one of {WINNERS}, got {winner!r}")
-    vote_id = uuid.uuid4().hex
-    store = Store(db_path, busy_timeout=30.0)
+    vote_id = vote_id or uuid.uuid4().hex
+    version = dashboard_reads.schema_version(db_path, busy_timeout=busy_timeout)
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"{db_path}: vote not stored: the file has schema {version}, this vdmbench writes "
+                         f"{SCHEMA_VERSION}, and the dashboard never migrates a file")
+    store = Store(db_path, busy_timeout=busy_timeout)  # at the current schema: opening migrates nothing
     store.record_vote(vote_id=vote_id, suite=pair.suite, prompt_id=pair.prompt_id, seed=pair.seed,
                       run_a=pair.run_a, sample_a=pair.sample_a, model_a=pair.model_a, run_b=pair.run_b,
                       sample_b=pair.sample_b, model_b=pair.model_b, winner=winner, voter=voter or None)
     return vote_id
+
+
+def is_busy(error: StoreError) -> bool:
+    return "busy" in str(error)
+
+
+@dataclass
+class PendingVote:
+    """A vote not yet written (the file was busy): kept with its id, so a retry stores it once."""
+
+    pair: Pair
+    winner: str
+    voter: str | None
+    vote_id: str
+
+
+def flush(db_path: str | Path, pending: list[PendingVote], *,
+          busy_timeout: float = VOTE_BUSY_TIMEOUT) -> tuple[int, str | None]:
+    """Try to store queued votes in order; removes the stored ones from `pending`. Returns (stored,
+    the error that stopped it or None). A busy file stops the flush (the rest wait for the next)."""
+    stored = 0
+    while pending:
+        v = pending[0]
+        try:
+            record_vote(db_path, v.pair, v.winner, v.voter, vote_id=v.vote_id, busy_timeout=busy_timeout)
+        except StoreError as e:
+            return stored, str(e).splitlines()[0]
+        pending.pop(0)
+        stored += 1
+    return stored, None
 
 
 def votes(store: Store, suite: str) -> pd.DataFrame:

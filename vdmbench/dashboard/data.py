@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vdmbench.store import Store
+from vdmbench.dashboard.groups import planned_samples
+from vdmbench.store import Store, dashboard_reads
 
 
 def open_store(db_path: str | Path, busy_timeout: float = 10.0) -> Store | None:
@@ -69,12 +70,31 @@ def all_runs(store: Store) -> pd.DataFrame:
     return store.all_runs_table()
 
 
+def run_settings(store: Store, suite: str, version: int | None) -> pd.DataFrame:
+    """run_id, suite_hash, config_hash, suite_config of the suite's finished runs (like-for-like)."""
+    return dashboard_reads.run_settings(store, suite, version)
+
+
 def latest_runs(
-    store: Store, suite: str, version: int | None, since: datetime | None = None, until: datetime | None = None
+    store: Store, suite: str, version: int | None, since: datetime | None = None, until: datetime | None = None,
+    suite_hash: str | None = None,
 ) -> pd.DataFrame:
-    """The newest finished run of each model on the suite (within the date range)."""
+    """The newest finished run of each model among the runs with these effective settings
+    (`suite_hash`; None: any), within the date range, with `planned` samples and `coverage`
+    (ok / planned). Runs with other settings never replace each other (see groups.py)."""
     df = runs(store, suite, version, since, until)
-    return df.drop_duplicates("model", keep="first").reset_index(drop=True)
+    settings = run_settings(store, suite, version)
+    if suite_hash is not None:
+        df = df[df.run_id.isin(set(settings.run_id[settings.suite_hash == suite_hash]))]
+    df = df.drop_duplicates("model", keep="first").reset_index(drop=True)
+    planned = {r: planned_samples(c) for r, c in zip(settings.run_id, settings.suite_config)}
+    df["planned"] = [planned.get(r) or n for r, n in zip(df.run_id, df.samples)]
+    ok = df.samples - df.failed
+    df["ok"] = ok
+    df["coverage"] = [min(1.0, o / p) if p else 0.0 for o, p in zip(ok, df.planned)]
+    prompts = dashboard_reads.ok_prompt_counts(store, list(df.run_id)).set_index("run_id").prompts
+    df["prompts"] = [int(prompts.get(r, 0)) for r in df.run_id]
+    return df
 
 
 def run_metrics(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -84,6 +104,7 @@ def run_metrics(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
     df["higher_is_better"] = [d.get("higher_is_better") for d in details]
     df["comparable"] = [d.get("comparable", True) is not False for d in details]
     df["per_sample"] = [bool(d.get("per_sample", False)) for d in details]
+    df["derived"] = [bool(d.get("derived", False)) for d in details]
     return df.drop(columns="details")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 
 import numpy as np
@@ -16,6 +17,7 @@ from vdmbench.dashboard.pages.common import Context, show_video
 _PAIR = "arena_pair"
 _RNG = "arena_rng"
 _LAST = "arena_last"
+_QUEUE = "arena_queue"  # votes waiting for a busy file (arena.PendingVote), retried on every render
 
 
 def _next_pair(cands: pd.DataFrame, suite: str) -> None:
@@ -28,19 +30,37 @@ def _next_pair(cands: pd.DataFrame, suite: str) -> None:
 def _vote(db_path: str, winner: str | None, cands: pd.DataFrame, suite: str) -> None:
     pair = st.session_state.get(_PAIR)
     if pair and winner:
-        arena.record_vote(db_path, arena.Pair(**pair), winner, st.session_state.get("arena_voter") or None)
+        queue: list[arena.PendingVote] = st.session_state.setdefault(_QUEUE, [])
+        queue.append(arena.PendingVote(arena.Pair(**pair), winner, st.session_state.get("arena_voter") or None,
+                                       uuid.uuid4().hex))
+        _, error = arena.flush(db_path, queue)
         picked = {"a": pair["model_a"], "b": pair["model_b"]}.get(winner, "neither (tie)")
-        st.session_state[_LAST] = (f"Vote stored: {picked}. A was {pair['model_a']}, B was {pair['model_b']}.")
+        reveal = f"{picked}. A was {pair['model_a']}, B was {pair['model_b']}."
+        st.session_state[_LAST] = (f"Vote stored: {reveal}" if not queue else
+                                   f"Vote queued ({len(queue)} waiting; retried on your next action): {reveal} "
+                                   f"Reason: {error}")
     else:
         st.session_state[_LAST] = "Skipped."
     _next_pair(cands, suite)
+
+
+def _retry_queue(db_path: str) -> None:
+    queue: list[arena.PendingVote] = st.session_state.get(_QUEUE) or []
+    if not queue:
+        return
+    stored, error = arena.flush(db_path, queue)
+    if queue:
+        st.warning(f"{len(queue)} vote(s) queued, not yet stored ({error}); retried on your next action.", icon="⏳")
+    elif stored:
+        st.success(f"{stored} queued vote(s) stored.")
 
 
 def render(ctx: Context) -> None:
     st.header(f"Arena · {ctx.suite} v{ctx.version}")
     st.caption("Two clips of the same prompt and seed from two different models, in random order. "
                "Pick the better one; the models are revealed after the vote.")
-    runs = ctx.load("latest_runs", ctx.suite, ctx.version, ctx.since, ctx.until)
+    _retry_queue(ctx.db_path)
+    runs = ctx.latest_runs()
     cands = arena.candidates(ctx.load("samples_of", tuple(runs.run_id)), runs)
     if cands.empty:
         st.info("The Arena needs clips of the same prompt and seed from at least two models of this suite.")
@@ -49,8 +69,9 @@ def render(ctx: Context) -> None:
         if not pair or pair["suite"] != ctx.suite or pair["run_a"] not in set(runs.run_id) or pair["run_b"] not in set(runs.run_id):
             _next_pair(cands, ctx.suite)
             pair = st.session_state[_PAIR]
-        if st.session_state.get(_LAST):
-            st.success(st.session_state[_LAST])
+        last = st.session_state.get(_LAST)
+        if last:
+            (st.warning if last.startswith("Vote queued") else st.success)(last)
         st.markdown(f"**Prompt:** {pair['prompt']}  \n*(prompt {pair['prompt_id']}, seed {pair['seed']})*")
         paths = cands.set_index(["run_id", "sample_id"])
         for col, side in zip(st.columns(2), ("a", "b")):
@@ -71,7 +92,7 @@ def render(ctx: Context) -> None:
         st.info("No votes on this suite yet.")
         return
     ratings = arena.bradley_terry(votes)
-    wide, ways, metrics, flagged = leaderboard.load(ctx)
+    wide, ways, metrics, flagged, _ = leaderboard.load(ctx)
     table = ratings.merge(wide[["model", *metrics]], on="model", how="left")
     table.insert(2, "rating 95% CI", [f"[{lo:.0f}, {hi:.0f}]" for lo, hi in zip(table.ci_low, table.ci_high)])
     table = table.drop(columns=["ci_low", "ci_high"]).rename(

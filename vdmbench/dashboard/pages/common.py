@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
 
-from vdmbench.dashboard import arena, data, media, ranking
+from vdmbench.core.errors import StoreError
+from vdmbench.dashboard import arena, data, groups, media, ranking
+from vdmbench.store import dashboard_reads
 
 VIDEO_WIDTH = 384  # pixels
 FIRST_RUN_HINT = "vdmbench run suite=smoke model=reference-unet3d"
@@ -20,7 +23,7 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "run_metrics": data.run_metrics, "sample_values": data.sample_values, "sample_tags": data.sample_tags,
     "tags": data.tags, "samples": data.samples, "samples_of": data.samples_of,
     "sample_metric_values": data.sample_metric_values, "history": data.history,
-    "count_runs": data.count_runs, "votes": arena.votes,
+    "count_runs": data.count_runs, "votes": arena.votes, "run_settings": data.run_settings,
     "tag_metrics": lambda store, run_ids, tags: ranking.recompute_from_samples(
         data.sample_values(store, run_ids, tags)),
 }
@@ -33,9 +36,38 @@ def _cached(name: str, db: str, token: tuple, args: tuple) -> Any:
     return _LOADERS[name](store, *args)
 
 
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def _unusable(db: str, token: tuple) -> str | None:
+    return dashboard_reads.unusable_reason(db)
+
+
+_LAST = "_last_loaded"  # session key: the last data each loader gave, shown while the file is busy
+_BUSY_SHOWN = "_busy_banner_shown"
+
+
+def load_or_last(name: str, db: str, token: tuple, args: tuple) -> Any:
+    """A loader's result; while another process holds the file for writing, the last result this
+    session saw, under a banner (a busy file must not blank or break the page)."""
+    last: dict = st.session_state.setdefault(_LAST, {})
+    key = (name, db, args)
+    try:
+        value = _cached(name, db, token, args)
+    except StoreError as e:
+        if "busy" not in str(e) or key not in last:
+            raise
+        if not st.session_state.get(_BUSY_SHOWN):
+            st.warning("The database is busy (a run is writing to it): showing the data last read. "
+                       "Reload in a moment for the newest.", icon="⏳")
+            st.session_state[_BUSY_SHOWN] = True
+        return last[key]
+    last[key] = value
+    return value
+
+
 @dataclass(frozen=True)
 class Context:
-    """The sidebar's selection, handed to every page."""
+    """The sidebar's selection, handed to every page. `settings` is the suite_hash of the
+    like-for-like group shown (groups.py); `settings_label` says how it differs from standard."""
 
     db_path: str
     token: tuple
@@ -44,9 +76,16 @@ class Context:
     since: datetime | None
     until: datetime | None
     tags: tuple[str, ...]
+    settings: str | None = None
+    settings_label: str = ""
+    standard: bool = True
 
     def load(self, name: str, *args: Any) -> Any:
-        return _cached(name, self.db_path, self.token, tuple(args))
+        return load_or_last(name, self.db_path, self.token, tuple(args))
+
+    def latest_runs(self) -> pd.DataFrame:
+        """The newest run per model among the runs with the selected settings."""
+        return self.load("latest_runs", self.suite, self.version, self.since, self.until, self.settings)
 
 
 def empty_db_message(db_path: str, detail: str = "") -> None:
@@ -62,13 +101,22 @@ def empty_db_message(db_path: str, detail: str = "") -> None:
 
 def sidebar(db_path: str) -> Context | None:
     """Suite/version/task/tag/date selection; None (after a message) when there is nothing to show."""
-    if data.open_store(db_path) is None:
+    st.session_state[_BUSY_SHOWN] = False
+    if not Path(db_path).is_file():
         empty_db_message(db_path)
         return None
     token = data.db_token(db_path)
-    suites: pd.DataFrame = _cached("suites", db_path, token, ())
+    try:
+        reason = _unusable(db_path, token)
+    except StoreError as e:  # busy beyond the check's wait
+        reason = None if st.session_state.get(_LAST) else str(e).splitlines()[0]
+    if reason:
+        st.title("vdmbench leaderboard")
+        st.error(reason)
+        return None
+    suites: pd.DataFrame = load_or_last("suites", db_path, token, ())
     if suites.empty:
-        n = _cached("count_runs", db_path, token, ())
+        n = load_or_last("count_runs", db_path, token, ())
         empty_db_message(db_path, f" ({n} run(s) still in progress or interrupted)" if n else "")
         return None
     bar = st.sidebar
@@ -83,7 +131,16 @@ def sidebar(db_path: str) -> Context | None:
                                  key="tags"))
     row = shown[(shown.suite == suite) & (shown.suite_version == version)] if version is not None else shown[shown.suite == suite]
     since, until = _date_range(bar, row)
-    return Context(db_path, token, suite, version, since, until, tags)
+    settings = load_or_last("run_settings", db_path, token, (suite, version))
+    finished = load_or_last("runs", db_path, token, (suite, version, since, until))
+    table = groups.settings_groups(settings, finished)
+    if table.empty:
+        return Context(db_path, token, suite, version, since, until, tags)
+    labels = dict(zip(table.suite_hash, table.label))
+    picked = bar.selectbox("Settings (runs are ranked only with runs of the same settings)", list(labels),
+                           format_func=lambda h: labels[h], key=f"settings-{suite}-{version}")
+    standard = bool(table.set_index("suite_hash").standard[picked])
+    return Context(db_path, token, suite, version, since, until, tags, picked, labels[picked], standard)
 
 
 def _date_range(bar: Any, row: pd.DataFrame) -> tuple[datetime | None, datetime | None]:

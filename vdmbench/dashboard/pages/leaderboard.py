@@ -1,4 +1,5 @@
-"""Leaderboard: models x metrics of the latest run per model, with CIs and an overall rank."""
+"""Leaderboard: models x metrics of the latest run per model among runs with the same settings,
+one cell per metric (value ± CI), coverage, and an overall score with rank bands."""
 
 from __future__ import annotations
 
@@ -6,87 +7,169 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.core.formatting import NOT_COMPARABLE
-from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import ranking
+from vdmbench.dashboard import cells, metric_facts, ranking
 from vdmbench.dashboard.pages.common import Context
 
 RANK_HELP = """
-**Overall rank.** Each metric with a known direction is min-max normalized over the models shown,
-so the best model scores 1 and the worst 0 (`(v - min) / (max - min)`, or `(max - v) / (max - min)`
-when lower is better; all 1 when the models tie). The overall score is the weighted mean
-`sum(w_m * s_m) / sum(w_m)` over the metrics a model has, with the weights set here. Rank 1 is
-the highest overall score. The score depends on the models shown: filters recompute it.
+**Overall score.** Each counted metric is min-max normalized over the models shown, so the best
+model scores 1 and the worst 0 (`(v - min) / (max - min)`, or `(max - v) / (max - min)` when lower
+is better; all 1 when the models tie). The overall score is the weighted mean
+`sum(w_m * s_m) / sum(w_m)` over the metrics a model has, times its **coverage** (ok samples /
+planned samples): a failed or missing sample counts as the worst model shown on every metric, so
+a failure can never help a model.
+
+**Counted by default:** one column per measurement. Parts and duplicates of another column
+(e.g. `flicker_mean_abs_diff` is `flicker` on another scale), derived summaries, and metrics
+marked `*` (not comparable with published numbers) start at weight 0; set a weight to count them.
+
+**Rank band.** Each metric's 95% CI is put through the same normalization, giving an interval for
+the overall score. A model's band runs from 1 + the number of models surely better (their
+interval entirely above its own) to the number not surely worse: models whose intervals overlap
+share a band (`1–2`) instead of a strict order.
 """
 
 
-def load(ctx: Context) -> tuple[pd.DataFrame, dict[str, bool], list[str], list[str]]:
-    """(wide table, directions, metrics, flagged) of the latest run per model in the selection."""
-    runs = ctx.load("latest_runs", ctx.suite, ctx.version, ctx.since, ctx.until)
+def load(ctx: Context) -> tuple[pd.DataFrame, dict[str, bool], list[str], list[str], dict[str, bool]]:
+    """(wide table, directions, metrics, flagged, derived) of the latest run per model with the
+    selected settings."""
+    runs = ctx.latest_runs()
     long = ctx.load("run_metrics", tuple(runs.run_id))
     ways = ranking.directions(long)
     flagged = ranking.not_comparable(long)
+    derived = dict(zip(long.metric, long.derived)) if "derived" in long else {}
     if ctx.tags:
         # Only per-sample metrics can be restricted to the tagged samples.
         long = ctx.load("tag_metrics", tuple(runs.run_id), ctx.tags)
     wide = ranking.wide_table(long, runs)
-    wide = wide.merge(runs[["run_id", "samples", "failed"]], on="run_id", how="left")
-    metrics = sorted(long.metric.unique()) if not long.empty else []
-    return wide, {m: d for m, d in ways.items() if m in metrics}, metrics, flagged
+    extra = [c for c in ("samples", "failed", "planned", "ok", "coverage", "prompts") if c in runs]
+    wide = wide.merge(runs[["run_id", *extra]], on="run_id", how="left")
+    metrics = ordered_metrics(sorted(long.metric.unique()) if not long.empty else [])
+    return wide, {m: d for m, d in ways.items() if m in metrics}, metrics, flagged, derived
+
+
+def ordered_metrics(metrics: list[str]) -> list[str]:
+    """Each parent followed by what is folded under it."""
+    present = set(metrics)
+    out: list[str] = []
+    for m in metrics:
+        parent = metric_facts.parent_of(m)
+        if parent in present:
+            continue
+        out.append(m)
+        out += [c for c in metrics if metric_facts.parent_of(c) == m]
+    return out
+
+
+def default_weight(metric: str, derived: dict[str, bool], flagged: list[str]) -> float:
+    return 0.0 if metric_facts.excluded_by_default(metric, derived, set(flagged)) else 1.0
 
 
 def render(ctx: Context) -> None:
     st.header(f"Leaderboard · {ctx.suite} v{ctx.version}")
-    wide, ways, metrics, flagged = load(ctx)
+    if ctx.settings_label and not ctx.standard:
+        st.info(f"Non-standard settings: {ctx.settings_label}. These runs are ranked only among themselves.")
+    wide, ways, metrics, flagged, derived = load(ctx)
     if wide.empty:
         st.info("No finished runs match these filters.")
         return
-    with st.expander("Overall rank: weights and formula"):
+    ranked_metrics = [m for m in metrics if m in ways]
+    with st.expander("Overall score: weights, failure policy and rank bands"):
         st.markdown(RANK_HELP)
-        ranked_metrics = [m for m in metrics if m in ways]
         cols = st.columns(min(4, max(1, len(ranked_metrics))))
         weights = {}
         for i, m in enumerate(ranked_metrics):
+            why = metric_facts.excluded_by_default(m, derived, set(flagged))
             weights[m] = cols[i % len(cols)].number_input(
-                ranking.column_label(m, ways), min_value=0.0, max_value=100.0, value=1.0, step=0.5, key=f"weight-{m}")
+                ranking.column_label(m, ways, flagged), min_value=0.0, max_value=100.0,
+                value=default_weight(m, derived, flagged), step=0.5, key=f"weight-{m}",
+                help=f"weight 0 by default: {why}" if why else None)
     ranked = ranking.overall_rank(wide, ways, weights)
 
-    sort_by = st.selectbox("Sort by", ["overall rank", *metrics], key="sort_by")
-    if sort_by == "overall rank":
-        ranked = ranked.sort_values(["rank", "model"], na_position="last")
-    else:
-        ranked = ranked.sort_values(sort_by, ascending=not ways.get(str(sort_by), True), na_position="last")
-    ranked = ranked.reset_index(drop=True)
-    table, labels = display_table(ranked, metrics, ways, flagged)
+    show_parts = st.toggle("Show parts and duplicates of each metric", value=False, key="show_parts")
+    shown = [m for m in metrics if show_parts or metric_facts.parent_of(m) not in metrics]
+    options = ["overall score", *shown]
+    sort_by = st.selectbox("Sort by (each in its own direction: best first)", options, key="sort_by",
+                           format_func=lambda m: m if m == "overall score" else ranking.column_label(m, ways, flagged))
+    ranked = sort_rows(ranked, str(sort_by), ways)
+    table, labels = display_table(ranked, shown, ways, flagged)
 
-    styler = table.style.format({labels[m]: fmt for m in metrics} | {"overall": "{:.3f}"})
-    for m, rows in ranking.best_rows(ranked, ways).items():
+    styler = table.style
+    for m, rows in ranking.best_rows(ranked, {k: v for k, v in ways.items() if k in shown}).items():
         styler = styler.apply(_highlight(rows), subset=[labels[m]], axis=0)
     # The keyed container gives the table a stable CSS class (st-key-leaderboard-table) for browsers.
     with st.container(key="leaderboard-table"):
-        st.dataframe(styler, hide_index=True, key="leaderboard", width="stretch")
+        st.dataframe(styler, hide_index=True, key="leaderboard", width="stretch",
+                     column_config=column_config(ranked, shown, labels))
 
-    st.caption("↑ higher is better, ↓ lower is better; the best value of each metric is highlighted; "
-               "CI: 95% bootstrap over prompts. Click a column header to sort by it.")
+    st.caption("Cells: mean ± half the 95% bootstrap CI over prompts (clipped to the metric's range); "
+               "↑ higher is better, ↓ lower is better; the best value of each metric is highlighted. "
+               "Coverage: ok / planned samples. Rank: models whose overall-score intervals overlap share a band.")
     if flagged:
-        st.warning(f"* {', '.join(flagged)}: {NOT_COMPARABLE} (random-weight feature extractor).")
+        st.warning(f"* {', '.join(flagged)}: {NOT_COMPARABLE} (random-weight feature extractor); "
+                   "left out of the overall score unless given a weight.")
     if ctx.tags:
         st.caption(f"Filtered to samples tagged {', '.join(ctx.tags)}: values and CIs recomputed from "
                    "per-sample values; set-level metrics (FVD, KVD) cannot be split by tag and are left out.")
 
 
+def sort_rows(ranked: pd.DataFrame, sort_by: str, ways: dict[str, bool]) -> pd.DataFrame:
+    if sort_by == "overall score" or sort_by not in ranked:
+        out = ranked.sort_values(["overall", "model"], ascending=[False, True], na_position="last")
+    else:
+        out = ranked.sort_values([sort_by, "model"], ascending=[not ways.get(sort_by, True), True],
+                                 na_position="last")
+    return out.reset_index(drop=True)
+
+
 def display_table(ranked: pd.DataFrame, metrics: list[str], ways: dict[str, bool],
                   flagged: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The table as shown: rank, model, overall, per metric value ('name ↑') and CI, run info."""
-    labels = {m: ranking.column_label(m, ways, flagged) for m in metrics}
-    table = pd.DataFrame({"rank": ranked["rank"], "model": ranked.model, "overall": ranked.overall})
+    """The table as shown: rank band, model, overall, coverage, one text cell per metric."""
+    labels = {m: _label(m, ways, flagged) for m in metrics}
+    table = pd.DataFrame({"rank": ranked["rank_band"], "model": ranked.model,
+                          "overall": ranked.overall.round(3)})
+    table["coverage"] = [f"{int(o)}/{int(p)}" if pd.notna(o) and pd.notna(p) else "–"
+                         for o, p in zip(ranked.get("ok", ranked.model), ranked.get("planned", ranked.model))]
     for m in metrics:
-        table[labels[m]] = ranked[m] if m in ranked else float("nan")
-        table[f"{m} 95% CI"] = ranked.get(f"{m} CI", "")
-    table["samples"] = ranked.samples
-    table["failed"] = ranked.failed
+        v = ranked[m] if m in ranked else pd.Series(float("nan"), index=ranked.index)
+        lo = ranked.get(f"{m} lo", pd.Series(float("nan"), index=ranked.index))
+        hi = ranked.get(f"{m} hi", pd.Series(float("nan"), index=ranked.index))
+        clipped = [cells.clip_ci(m, a, b) for a, b in zip(lo, hi)]
+        decimals = cells.decimals_for(v, [(b - a) / 2 for a, b in clipped])
+        table[labels[m]] = [cells.value_cell(x, a, b, decimals) for x, (a, b) in zip(v, clipped)]
+    table["prompts"] = ranked.get("prompts", pd.Series(pd.NA, index=ranked.index))
     table["run"] = ranked.run_id
     table["finished"] = ranked.finished_at
     return table, labels
+
+
+def _label(metric: str, ways: dict[str, bool], flagged: list[str]) -> str:
+    label = ranking.column_label(metric, ways, flagged)
+    return f"↳ {label}" if metric_facts.parent_of(metric) else label
+
+
+def column_config(ranked: pd.DataFrame, metrics: list[str], labels: dict[str, str]) -> dict:
+    """Pinned rank/model columns; each metric column says what its cell holds and the n behind it."""
+    conf: dict = {
+        "rank": st.column_config.TextColumn("rank", pinned=True, help="rank band (overlapping intervals share one)"),
+        "model": st.column_config.TextColumn("model", pinned=True),
+        "overall": st.column_config.NumberColumn("overall", format="%.3f",
+                                                 help="weighted mean of normalized scores x coverage"),
+        "coverage": st.column_config.TextColumn("coverage", help="ok samples / planned samples"),
+        "prompts": st.column_config.NumberColumn("prompts", help="prompts with an ok sample: the CI's bootstrap units"),
+    }
+    for m in metrics:
+        n = ranked.get(f"{m} n", pd.Series(dtype=float)).dropna()
+        n_text = "" if n.empty else (f"n = {int(n.min())} samples" if n.min() == n.max()
+                                     else f"n = {int(n.min())}-{int(n.max())} samples")
+        r = metric_facts.value_range(m)
+        parent = metric_facts.parent_of(m)
+        parts = [f"mean ± half the 95% CI; {n_text}" if n_text else "mean ± half the 95% CI"]
+        if r is not None:
+            parts.append(f"range [{r[0]:g}, {r[1]:g}]")
+        if parent:
+            parts.append(f"folded under {parent}")
+        conf[labels[m]] = st.column_config.TextColumn(labels[m], help="; ".join(parts))
+    return conf
 
 
 def _highlight(rows: list[int]):

@@ -12,7 +12,7 @@ from vdmbench.dashboard.pages.common import Context
 
 def render(ctx: Context) -> None:
     st.header(f"Plots · {ctx.suite} v{ctx.version}")
-    runs = ctx.load("latest_runs", ctx.suite, ctx.version, ctx.since, ctx.until)
+    runs = ctx.latest_runs()
     if runs.empty:
         st.info("No finished runs match these filters.")
         return

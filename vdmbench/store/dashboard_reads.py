@@ -1,0 +1,72 @@
+"""Read-only questions the leaderboard asks that the Store façade does not: whether a file is one
+this version can show (never migrating it), and each run's effective settings (for like-for-like
+groups). Everything here opens the file read-only; nothing writes or migrates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from vdmbench.core.errors import StoreError
+from vdmbench.store.database import Store
+from vdmbench.store.records import json_object
+from vdmbench.store.runs import NOT_SHARD
+from vdmbench.store.schema import SCHEMA_VERSION
+
+
+def unusable_reason(path: str | Path, busy_timeout: float = 5.0) -> str | None:
+    """One line saying why the dashboard cannot show this file, or None when it can.
+
+    Zero-byte, non-DuckDB, damaged, older-schema (never migrated here) and newer-schema files
+    each get their own line; a missing file is not this function's business (None)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    if p.stat().st_size == 0:
+        return (f"{p}: the file is empty (0 bytes), not a results database; move it aside, or start the "
+                "app with --db pointing at a results database")
+    try:
+        store = Store(p, read_only=True, busy_timeout=busy_timeout)
+        version = store.schema_version() if store.has_table("schema_version") else 0
+    except StoreError as e:
+        return str(e).splitlines()[0]
+    if version > SCHEMA_VERSION:
+        return (f"{p}: written by a newer vdmbench (schema {version}, this version reads {SCHEMA_VERSION}); "
+                "upgrade vdmbench to see it")
+    if version < SCHEMA_VERSION:
+        return (f"{p}: written by an older vdmbench (schema {version}, this version reads {SCHEMA_VERSION}); "
+                "the dashboard never migrates a file: keep a copy, then upgrade it by running any writing "
+                "vdmbench command on it (e.g. a run with db=" + str(p) + ")")
+    return None
+
+
+def schema_version(path: str | Path, busy_timeout: float = 5.0) -> int:
+    """The file's schema version, read-only (0 for a file without schema_version)."""
+    store = Store(path, read_only=True, busy_timeout=busy_timeout)
+    return store.schema_version() if store.has_table("schema_version") else 0
+
+
+def run_settings(store: Store, suite: str, version: int | None) -> pd.DataFrame:
+    """Finished non-shard runs of a suite (version) with what defines like-for-like: run_id,
+    suite_hash, config_hash, suite_config (the effective suite as a dict, overrides applied)."""
+    with store._connect() as con:
+        df = con.execute(
+            f"""SELECT r.run_id, r.suite_hash, r.config_hash, r.suite_config FROM runs r
+                WHERE {NOT_SHARD} AND r.status = 'finished' AND r.suite = ?
+                  AND (? IS NULL OR r.suite_version = ?)""",
+            [suite, version, version],
+        ).df()
+    df["suite_config"] = [json_object(raw) for raw in df.suite_config]
+    return df
+
+
+def ok_prompt_counts(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """run_id, prompts: distinct prompts with a successful sample (the CI's bootstrap units)."""
+    with store._connect() as con:
+        return con.execute(
+            """SELECT run_id, count(DISTINCT prompt_id) FILTER (WHERE status = 'ok') AS prompts
+               FROM samples WHERE list_contains(?, run_id) GROUP BY run_id""",
+            [list(run_ids)],
+        ).df()

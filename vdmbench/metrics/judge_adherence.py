@@ -85,6 +85,8 @@ class JudgedMetric(PerSampleMetric):
 
 
 class JudgeAdherence(JudgedMetric):
+    """Prompt adherence: the prompt's atomic yes/no questions asked of the clip by a VLM judge."""
+
     name = "judge_adherence"
     inputs = frozenset({"prompts"})
     outputs = (

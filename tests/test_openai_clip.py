@@ -188,3 +188,16 @@ def test_vbench_gpu_compat_holds_weights_like_openais_fp16_model() -> None:
     # Off CUDA the option changes nothing: the same fp32 numbers everywhere by default.
     _, info = oc.load_openai_clip("ViT-B-32", weights=str(path), device="cpu", vbench_gpu_compat=True)
     assert info["precision"] == "fp32" and info["vbench_gpu_compat"] is True
+
+
+def test_openai_clips_own_download_folder_is_used_and_checked(tmp_path, monkeypatch) -> None:
+    # VBench's default mode calls clip.load("ViT-B/32"), which downloads to ~/.cache/clip.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VBENCH_CACHE_DIR", str(tmp_path / "no-vbench"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("VDMBENCH_WEIGHTS", raising=False)
+    (tmp_path / ".cache" / "clip").mkdir(parents=True)
+    (tmp_path / ".cache" / "clip" / "ViT-B-32.pt").write_bytes(b"a partial download")
+    assert oc.openai_clip_download_dir() == tmp_path / ".cache" / "clip"
+    with pytest.raises(WeightsError, match=f"ViT-B-32.pt has sha256 .*expected {oc.SPECS['ViT-B-32'].sha256}"):
+        oc.find_weights("ViT-B-32")

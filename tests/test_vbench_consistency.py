@@ -289,3 +289,17 @@ def test_random_weights_are_labelled_not_comparable() -> None:
                      MetricContext(seed=2))
     d = m.describe()
     assert not m.comparable and "not comparable" in d["label"] and d["weights"] == "random (seed 2)"
+
+
+def test_dino_weights_are_found_in_vbenchs_cache(tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "vbench" / "dino_model"
+    cache.mkdir(parents=True)
+    torch.save({"cls_token": torch.zeros(1)}, cache / "dino_vitbase16_pretrain.pth")
+    monkeypatch.setenv("VBENCH_CACHE_DIR", str(tmp_path / "vbench"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("VDMBENCH_WEIGHTS", raising=False)
+    found = dino.find_weights()
+    assert found.source == "vbench-cache" and found.path == cache / "dino_vitbase16_pretrain.pth"
+    assert not found.pinned  # DINO publishes no checksum: recorded, not checked
+    with pytest.raises(WeightsError, match="missing key 'pos_embed'"):
+        dino.load_dino("dino_vitb16")

@@ -67,7 +67,7 @@ class AppearanceStyle(PerSampleMetric):
             raise ConfigError("appearance_style: style must be a non-empty text, e.g. 'Van Gogh style'")
         ctx = self.context
         self.style = style
-        weights = weights or ctx.weights_path.get("clip_vit_b32")
+        weights = weights or ctx.weights_path.get("openai-clip-ViT-B-32")  # the WeightSpec name
         self.model, info = shared_openai_clip(ctx, "ViT-B-32", weights=weights, weights_sha256=weights_sha256,
                                               pretrained=pretrained, vbench_gpu_compat=vbench_gpu_compat)
         self.info = dict(info)

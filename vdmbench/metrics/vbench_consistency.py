@@ -158,7 +158,7 @@ class BackgroundConsistency(_VBenchConsistency):
         super().__init__(context, **kwargs)
         _check_pretrained(pretrained, "openai")
         ctx = self.context
-        weights = weights or ctx.weights_path.get("clip_vit_b32")
+        weights = weights or ctx.weights_path.get("openai-clip-ViT-B-32")  # the WeightSpec name
         self.model, info = shared_openai_clip(ctx, "ViT-B-32", weights=weights, weights_sha256=weights_sha256,
                                               pretrained=pretrained, vbench_gpu_compat=vbench_gpu_compat)
         self.resize_antialias = bool(resize_antialias)

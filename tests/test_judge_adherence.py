@@ -215,3 +215,28 @@ def test_judge_vqascore_asks_the_whole_prompt_in_vqascores_words(tmp_path):
                                                                   "frames": 3}}, ctx)
         again.sample_values(batch)
         assert len(srv.requests) == 2
+
+
+def test_the_distinct_prompts_of_a_batch_are_decomposed_at_once(tmp_path):
+    import threading
+    import time
+
+    state, lock = {"now": 0, "max": 0}, threading.Lock()
+
+    def respond(body, n):
+        if images(body):
+            return yes()
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        return Out(json.dumps(["Is there a cat?"]))
+
+    prompts = ["a cat", "a cat on a mat", "a cat in a hat", "a cat"]
+    with FakeServer(respond) as srv:
+        m = metric(srv, tmp_path, judge={"concurrency": 4})
+        values = m.sample_values(ClipBatch(videos=clips(4), prompts=prompts))
+        assert sum(1 for b in srv.requests if not images(b)) == 3  # one per distinct prompt
+    assert state["max"] == 3 and values["judge_adherence"].tolist() == [1.0] * 4

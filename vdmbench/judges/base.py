@@ -246,7 +246,8 @@ class Judge:
                 "usage": self.usage.as_dict()}
 
     # -- internals ----------------------------------------------------------------------------------
-    def _parallel(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+    def parallel(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
+        """`[fn(job) for job in jobs]`, up to `concurrency` at once, in order."""
         if len(jobs) <= 1 or self.config.concurrency == 1:
             return [fn(j) for j in jobs]
         with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(jobs))) as pool:
@@ -340,7 +341,7 @@ class Judge:
                 reply = e
             arrived(call, reply)
 
-        self._parallel(one, calls)
+        self.parallel(one, calls)
 
     def _count(self, reply: Reply) -> None:
         c = self.config

@@ -75,14 +75,17 @@ class QuestionBank:
         return list(entry["questions"]) if entry else None
 
     def get_or_make(self, prompt: str, make: Callable[[str], list[Question]], made_by: str) -> list[Question]:
+        """The stored questions of a prompt, else `make(prompt)`'s, stored. Threads may make the
+        questions of different prompts at once; the file is rewritten under a lock."""
         with self._lock:
             found = self.get(prompt)
-            if found is not None:
-                return found
-            if self.path is None:
-                raise ConfigError("judge_adherence: questions must be generated, but there is nowhere to store them; "
-                                  "give question_bank (a file path) or run with a cache folder")
-            questions = normalize(make(prompt), f"questions generated for {prompt[:60]!r}")
+        if found is not None:
+            return found
+        if self.path is None:
+            raise ConfigError("judge_adherence: questions must be generated, but there is nowhere to store them; "
+                              "give question_bank (a file path) or run with a cache folder")
+        questions = normalize(make(prompt), f"questions generated for {prompt[:60]!r}")
+        with self._lock:
             self._data.setdefault(self._section, {})[prompt] = {"questions": questions, "made_by": made_by}
             atomic.write_text(self.path, json.dumps(self._data, indent=1, sort_keys=True), fsync=True)
-            return questions
+        return questions

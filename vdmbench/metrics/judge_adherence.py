@@ -121,7 +121,10 @@ class JudgeAdherence(JudgedMetric):
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
-        per_clip = [self.questions_for(p) for p in batch.prompts]
+        # The batch's distinct prompts at once (a first run decomposes them through the judge).
+        distinct = list(dict.fromkeys(batch.prompts))
+        found = dict(zip(distinct, self.judge.parallel(self.questions_for, distinct)))
+        per_clip = [found[p] for p in batch.prompts]
         answers = self.judge.ask_batch([(videos[i], [q["question"] for q in qs]) for i, (qs, _) in enumerate(per_clip)])
         errors = [a for clip in answers for a in clip if a.status == "error"]
         if errors:

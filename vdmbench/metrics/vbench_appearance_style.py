@@ -47,6 +47,8 @@ def style_of(params: Mapping[str, Any] | None) -> str | None:
 
 
 class AppearanceStyle(PerSampleMetric):
+    """VBench's appearance_style: CLIP ViT-B/32 similarity of the frames with the prompt's style text."""
+
     name = "appearance_style"
     outputs = (
         Output("appearance_style", higher_is_better=True, range=(-1.01, 1.01),

@@ -102,6 +102,8 @@ def _check_pretrained(pretrained: str | None, allowed: str) -> None:
 
 
 class SubjectConsistency(_VBenchConsistency):
+    """VBench's subject_consistency: DINO ViT-B/16 feature similarity of each frame with the previous and the first."""
+
     name = "subject_consistency"
     dimension = "subject_consistency"
     outputs = (
@@ -141,6 +143,8 @@ class SubjectConsistency(_VBenchConsistency):
 
 
 class BackgroundConsistency(_VBenchConsistency):
+    """VBench's background_consistency: CLIP ViT-B/32 similarity of each frame with the previous and the first."""
+
     name = "background_consistency"
     dimension = "background_consistency"
     outputs = (

@@ -162,3 +162,16 @@ def test_a_text_listed_twice_is_read_once_per_entry_as_vbench_does(folder):
     values = [_flicker64(clips[n]) for n in lake + lake + street]  # VBench's list holds the lake's videos twice
     dim = res["dimensions"]["temporal_flickering"]
     assert dim["n"] == 14 and dim["value"] == pytest.approx(np.mean(values), abs=1e-12)
+
+
+def test_vbench_command_routes_score_here_and_the_rest_to_interop(folder, tmp_path, capsys):
+    from vdmbench.run.vbench_score import vbench_command
+
+    path, _ = folder
+    assert vbench_command(["score", str(path), "--metrics", "flicker", "--workers", "0", "--device", "cpu",
+                           "--results-dir", str(tmp_path / "r")]) == 0
+    assert "temporal_flickering" in capsys.readouterr().out
+    src = tmp_path / "info.json"
+    src.write_text('[{"prompt_en": "a calm lake", "dimension": ["temporal_flickering"]}]')
+    assert vbench_command(["import", str(src), "-o", str(tmp_path / "s.yaml")]) == 0
+    assert "1 prompts (1 distinct texts) x 5 seeds" in capsys.readouterr().out

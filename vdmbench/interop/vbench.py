@@ -237,7 +237,10 @@ def check_folder(suite_name: str, folder: str, manifest: str | None = None) -> A
 
 # -- CLI -------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vdmbench vbench", description="VBench interop: import prompts, export clips.")
+    parser = argparse.ArgumentParser(
+        prog="vdmbench vbench", description="VBench interop: import prompts, export clips, check a folder.",
+        epilog="`vdmbench vbench score DIR --metrics ...` computes VBench's dimensions and Quality/Total scores of a "
+               "folder of VBench-named videos (see `vdmbench vbench score --help`).")
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="VBench prompt JSON -> a suite YAML")
     imp.add_argument("json", help="VBench's prompt file (e.g. VBench_full_info.json)")

@@ -58,13 +58,25 @@ class Unit3D(nn.Module):
             # Symmetric SAME padding (every stride-1 layer) goes into the convolution itself: a 1x1x1
             # conv then pads nothing, and no padded copy of the input is made (F.pad always copies).
             # Measured bit-identical to padding first (tests/test_fvd_unchanged.py).
-            conv = self.conv3d
-            x = F.conv3d(x, conv.weight, conv.bias, conv.stride, tuple(lo for lo, _ in pads))
+            x = _conv3d(x, self.conv3d, tuple(lo for lo, _ in pads))
         else:
             x = self.conv3d(_pad_same(x, self.kernel, self.stride))
         if self.bn is not None:
             x = self.bn(x)
         return F.relu_(x) if self.relu else x  # in place: x is this layer's own fresh output
+
+
+def _conv3d(x: torch.Tensor, conv: nn.Conv3d, padding: tuple[int, ...]) -> torch.Tensor:
+    """conv3d, through oneDNN on the CPU for the 1x1x1 kernels too. With one thread and batches
+    under 16, torch sends 1x1x1 kernels to its slow reference path, which returns channels-first
+    memory: every later layer then ran channels-first, max_pool3d 5x slower (39% of the forward,
+    measured). oneDNN is what torch itself picks for them with two or more threads: the same
+    numbers as a default multi-threaded run, bit for bit (tests/test_fvd_unchanged.py)."""
+    w = conv.weight
+    if (x.device.type == "cpu" and w.shape[2:] == (1, 1, 1) and x.dtype == w.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and not torch.is_autocast_enabled("cpu")):
+        return torch.ops.aten.mkldnn_convolution(x, w, conv.bias, list(padding), list(conv.stride), [1, 1, 1], 1)
+    return F.conv3d(x, w, conv.bias, conv.stride, padding)
 
 
 class MaxPoolSame(nn.Module):

@@ -147,3 +147,12 @@ def test_the_stored_run_value_is_weighted_and_the_weight_is_not_a_run_metric(tmp
     assert row["details"]["total_weight"] == pytest.approx(float(w.sum()))
     assert row["details"]["ci"].startswith("weighted; bootstrap over prompts")
     assert len(store.sample_values("r1").query("metric == 'toy_pair_mean_weight'")) == 10
+
+
+def test_a_weight_output_says_it_is_not_a_score_and_keeps_it_through_pickling():
+    import pickle
+
+    weight = PairMean.output("toy_pair_mean_weight")
+    assert weight.is_score is False and PairMean.output("toy_pair_mean").is_score is True
+    back = pickle.loads(pickle.dumps(weight))
+    assert back == "toy_pair_mean_weight" and back.is_score is False and back.description == weight.description

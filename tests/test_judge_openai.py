@@ -101,7 +101,7 @@ def test_the_deadline_bounds_a_slow_server(tmp_path):
         [a] = judge.ask(clip(), ["q?"])
         took = time.monotonic() - start
     assert a.status == "error" and "deadline of 0.5 s" in a.error
-    assert took < 1.5, took
+    assert took < 2.5, took  # the server would take 3 s; the deadline cuts it at 0.5 s (slack for a busy machine)
 
 
 def test_an_unreadable_answer_is_asked_once_strictly_then_recorded_as_failed(tmp_path):

@@ -12,6 +12,7 @@ import sys
 
 import streamlit as st
 
+from vdmbench.core.errors import StoreError
 from vdmbench.dashboard.pages import PAGES
 from vdmbench.dashboard.pages.common import sidebar
 
@@ -34,7 +35,10 @@ if "db_path" not in st.session_state:
 if "page" not in st.session_state and st.query_params.get("page") in PAGES:
     st.session_state["page"] = st.query_params["page"]
 page = st.sidebar.radio("Page", list(PAGES), key="page")
-ctx = sidebar(st.session_state["db_path"])
-if ctx is not None:
-    PAGES[page](ctx)
-    st.sidebar.caption(f"database: `{ctx.db_path}` (read-only)")
+try:
+    ctx = sidebar(st.session_state["db_path"])
+    if ctx is not None:
+        PAGES[page](ctx)
+        st.sidebar.caption(f"database: `{ctx.db_path}` (read-only)")
+except StoreError as e:  # busy with nothing read yet, or damaged mid-session: one line, no traceback
+    st.error(str(e).splitlines()[0])

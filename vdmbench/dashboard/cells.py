@@ -32,7 +32,7 @@ def clip_delta_ci(metric: str, lo: float, hi: float) -> tuple[float, float]:
 
 def decimals_for(values: Iterable[float], half_widths: Iterable[float] = ()) -> int:
     """One number of decimals for a whole column: enough for the CI's first significant digit
-    (0.972 ± 0.006: 3), or without CIs three significant digits of the largest value (104, 0.917)."""
+    (0.972 ± 0.006: 3), or without CIs three significant digits of the typical (median) value (104, 0.917)."""
     widths = [abs(float(w)) for w in half_widths if w is not None and np.isfinite(w) and w > 0]
     if widths:
         d = -math.floor(math.log10(float(np.median(widths))))
@@ -40,7 +40,7 @@ def decimals_for(values: Iterable[float], half_widths: Iterable[float] = ()) -> 
         vals = [abs(float(v)) for v in values if v is not None and np.isfinite(v) and v != 0]
         if not vals:
             return 3
-        d = 2 - math.floor(math.log10(max(vals)))
+        d = 2 - math.floor(math.log10(float(np.median(vals))))
     return int(min(MAX_DECIMALS, max(0, d)))
 
 

@@ -18,8 +18,11 @@ import pandas as pd
 from vdmbench.dashboard.groups import planned_samples
 from vdmbench.store import Store, dashboard_reads
 
+# A page waits this long for a file another process is writing, then shows the last data it read.
+READ_BUSY_TIMEOUT = 2.0
 
-def open_store(db_path: str | Path, busy_timeout: float = 10.0) -> Store | None:
+
+def open_store(db_path: str | Path, busy_timeout: float = READ_BUSY_TIMEOUT) -> Store | None:
     """A read-only Store, or None when there is no database file yet."""
     path = Path(db_path)
     if not path.is_file():
@@ -91,7 +94,8 @@ def latest_runs(
     df["planned"] = [planned.get(r) or n for r, n in zip(df.run_id, df.samples)]
     ok = df.samples - df.failed
     df["ok"] = ok
-    df["coverage"] = [min(1.0, o / p) if p else 0.0 for o, p in zip(ok, df.planned)]
+    # Unknown when nothing says what was planned (a run imported without sample rows): not penalized.
+    df["coverage"] = [min(1.0, o / p) if p else float("nan") for o, p in zip(ok, df.planned)]
     prompts = dashboard_reads.ok_prompt_counts(store, list(df.run_id)).set_index("run_id").prompts
     df["prompts"] = [int(prompts.get(r, 0)) for r in df.run_id]
     return df

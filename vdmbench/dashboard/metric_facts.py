@@ -3,7 +3,8 @@
 A small explicit table, kept in the dashboard layer on purpose: reading the declarations through
 `vdmbench.metrics` would import torch and every metric module into the app (~8 s of CPU at the
 first page view) for a handful of constants. tests/test_dashboard_v2.py checks every entry against
-the declarations in vdmbench/metrics, so the table cannot drift from them silently.
+the declarations in vdmbench/metrics, so the table cannot drift from them silently; an output
+missing here is only shown unclipped and counted in the overall score (add it here).
 
 - RANGES: an output's declared value range (`Output.range`), for clipping CIs to it.
 - FOLDED_UNDER: outputs that measure the same thing as another column (a rescaling of it, one of
@@ -32,9 +33,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "flicker_mean_abs_diff": (0.0, 255.0),
     "flow_warping_error": (0.0, 1.0),
     "fvd": (0.0, math.inf),
+    "jedi": (0.0, math.inf),
     "judge_adherence": (0.0, 1.0),
     "judge_adherence_answered": (0.0, 1.0),
     "judge_adherence_p_yes": (0.0, 1.0),
+    "judge_vqascore": (0.0, 1.0),
     "motion_mean": (0.0, math.inf),
     "motion_smoothness": (0.0, 1.0),
     "motion_smoothness_mean_abs_diff": (0.0, 255.0),

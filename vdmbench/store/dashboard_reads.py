@@ -16,11 +16,12 @@ from vdmbench.store.runs import NOT_SHARD
 from vdmbench.store.schema import SCHEMA_VERSION
 
 
-def unusable_reason(path: str | Path, busy_timeout: float = 5.0) -> str | None:
+def unusable_reason(path: str | Path, busy_timeout: float = 2.0) -> str | None:
     """One line saying why the dashboard cannot show this file, or None when it can.
 
     Zero-byte, non-DuckDB, damaged, older-schema (never migrated here) and newer-schema files
-    each get their own line; a missing file is not this function's business (None)."""
+    each get their own line; a missing file is not this function's business (None). A file busy
+    with another writer raises the store's StoreError ("database busy")."""
     p = Path(path)
     if not p.is_file():
         return None
@@ -31,6 +32,8 @@ def unusable_reason(path: str | Path, busy_timeout: float = 5.0) -> str | None:
         store = Store(p, read_only=True, busy_timeout=busy_timeout)
         version = store.schema_version() if store.has_table("schema_version") else 0
     except StoreError as e:
+        if "database busy" in str(e):
+            raise  # not a property of the file: the caller shows what it read last
         return str(e).splitlines()[0]
     if version > SCHEMA_VERSION:
         return (f"{p}: written by a newer vdmbench (schema {version}, this version reads {SCHEMA_VERSION}); "
@@ -42,7 +45,7 @@ def unusable_reason(path: str | Path, busy_timeout: float = 5.0) -> str | None:
     return None
 
 
-def schema_version(path: str | Path, busy_timeout: float = 5.0) -> int:
+def schema_version(path: str | Path, busy_timeout: float = 2.0) -> int:
     """The file's schema version, read-only (0 for a file without schema_version)."""
     store = Store(path, read_only=True, busy_timeout=busy_timeout)
     return store.schema_version() if store.has_table("schema_version") else 0

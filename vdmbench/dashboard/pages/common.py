@@ -45,20 +45,27 @@ _LAST = "_last_loaded"  # session key: the last data each loader gave, shown whi
 _BUSY_SHOWN = "_busy_banner_shown"
 
 
+def _busy_banner() -> None:
+    """Once per render; from then on this render uses the last data without waiting again."""
+    if not st.session_state.get(_BUSY_SHOWN):
+        st.warning("The database is busy (a run is writing to it): showing the data last read. "
+                   "Reload in a moment for the newest.", icon="⏳")
+        st.session_state[_BUSY_SHOWN] = True
+
+
 def load_or_last(name: str, db: str, token: tuple, args: tuple) -> Any:
     """A loader's result; while another process holds the file for writing, the last result this
     session saw, under a banner (a busy file must not blank or break the page)."""
     last: dict = st.session_state.setdefault(_LAST, {})
     key = (name, db, args)
+    if st.session_state.get(_BUSY_SHOWN) and key in last:
+        return last[key]  # this render already found the file busy: do not wait again per table
     try:
         value = _cached(name, db, token, args)
     except StoreError as e:
         if "busy" not in str(e) or key not in last:
             raise
-        if not st.session_state.get(_BUSY_SHOWN):
-            st.warning("The database is busy (a run is writing to it): showing the data last read. "
-                       "Reload in a moment for the newest.", icon="⏳")
-            st.session_state[_BUSY_SHOWN] = True
+        _busy_banner()
         return last[key]
     last[key] = value
     return value
@@ -108,8 +115,10 @@ def sidebar(db_path: str) -> Context | None:
     token = data.db_token(db_path)
     try:
         reason = _unusable(db_path, token)
-    except StoreError as e:  # busy beyond the check's wait
+    except StoreError as e:  # busy beyond the check's wait: show what this session read last
         reason = None if st.session_state.get(_LAST) else str(e).splitlines()[0]
+        if reason is None:
+            _busy_banner()
     if reason:
         st.title("vdmbench leaderboard")
         st.error(reason)
@@ -127,7 +136,7 @@ def sidebar(db_path: str) -> Context | None:
     suite = bar.selectbox("Suite", names, key="suite")
     versions = [int(v) for v in shown[shown.suite == suite].suite_version.dropna().sort_values(ascending=False)]
     version = bar.selectbox("Suite version", versions, key="suite_version") if versions else None
-    tags = tuple(bar.multiselect("Tags / dimensions (any of)", _cached("tags", db_path, token, (suite, version)),
+    tags = tuple(bar.multiselect("Tags / dimensions (any of)", load_or_last("tags", db_path, token, (suite, version)),
                                  key="tags"))
     row = shown[(shown.suite == suite) & (shown.suite_version == version)] if version is not None else shown[shown.suite == suite]
     since, until = _date_range(bar, row)

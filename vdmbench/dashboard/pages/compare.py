@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from vdmbench.core.formatting import NOT_COMPARABLE
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import compare, ranking
+from vdmbench.dashboard import cells, compare, ranking
 from vdmbench.dashboard.pages.common import Context, run_label, show_video
 
 
@@ -26,24 +27,33 @@ def render(ctx: Context) -> None:
     values = ctx.load("sample_values", tuple(picked), ())
     long = ctx.load("run_metrics", tuple(picked))
     ways = ranking.directions(long)
+    flagged = ranking.not_comparable(long)
+    _sample_counts(runs, picked, short)
 
     st.subheader("Metrics")
     deltas = compare.metric_deltas(values, long, picked, ways)
     if deltas.empty:
         st.info("These runs have no metrics.")
         return
+    tests_per_run = deltas.groupby("run").p_raw.transform(lambda p: int(p.notna().sum()))
     shown = pd.DataFrame({
-        "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways)),
+        "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways, flagged)),
         "baseline": deltas.baseline, "value": deltas.value, "delta": deltas.delta,
-        "delta 95% CI": [f"[{fmt(lo)}, {fmt(hi)}]" if pd.notna(lo) else "" for lo, hi in zip(deltas.ci_low, deltas.ci_high)],
-        "p (Holm)": deltas.p_value, "n": deltas.n, "test": deltas.test, "verdict": deltas.verdict,
+        "delta 95% CI": [delta_ci_text(m, lo, hi) for m, lo, hi in zip(deltas.metric, deltas.ci_low, deltas.ci_high)],
+        "p (Holm)": [cells.p_cell(p, raw, compare.N_BOOT, int(k))
+                     for p, raw, k in zip(deltas.p_value, deltas.p_raw, tests_per_run)],
+        "n": deltas.n, "test": deltas.test, "verdict": deltas.verdict,
     })
-    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta", "p (Holm)")}).map(
+    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta")}).map(
         _verdict_color, subset=["verdict"])
     st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
     st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline, paired over samples with the same prompt "
                "and seed; 95% CI and two-sided p from the release gate's paired bootstrap (set-level metrics: "
-               "from each run's CI), Holm-adjusted across metrics; significant at p < 0.05.")
+               "from each run's CI), Holm-adjusted across metrics; significant at p < 0.05. '< x': below the "
+               f"smallest p that {compare.N_BOOT} bootstrap replicates can resolve. CIs are clipped to what the "
+               "metric's range allows.")
+    if flagged:
+        st.warning(f"* {', '.join(flagged)}: {NOT_COMPARABLE} (random-weight feature extractor).")
 
     st.subheader("Per prompt")
     metrics = sorted(values.metric.unique())
@@ -78,6 +88,22 @@ def render(ctx: Context) -> None:
                        & (values.metric == metric)].value
             show_video(ctx.db_path, s.preview_path, s.path, f"compare-{run_id}",
                        caption=f"{metric} = {fmt(v.iloc[0]) if len(v) else '–'}" + (f" · failed: {s.error}" if s.status != "ok" else ""))
+
+
+def delta_ci_text(metric: str, lo: float, hi: float) -> str:
+    if pd.isna(lo) or pd.isna(hi):
+        return ""
+    lo, hi = cells.clip_delta_ci(metric, float(lo), float(hi))
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _sample_counts(runs: pd.DataFrame, picked: list[str], short: dict[str, str]) -> None:
+    """Say which runs lost samples: paired deltas use only the samples ok in both runs."""
+    by_id = runs.set_index("run_id")
+    lost = [f"{short[r]}: {int(by_id.failed[r])} of {int(by_id.samples[r])} failed"
+            for r in picked if r in by_id.index and int(by_id.failed[r] or 0) > 0]
+    if lost:
+        st.warning("Failed samples (left out of the paired deltas): " + "; ".join(lost) + ".")
 
 
 def _verdict_color(v: str) -> str:

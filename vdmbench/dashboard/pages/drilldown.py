@@ -23,6 +23,8 @@ def render(ctx: Context) -> None:
         st.info("This run has no samples yet.")
         return
     by_id = samples.set_index("sample_id")
+    n_failed = int((samples.status != "ok").sum())
+    st.caption(f"{len(samples)} samples: {len(samples) - n_failed} ok, {n_failed} failed.")
     sample_id = st.selectbox(
         "Sample", list(samples.sample_id), key="drill_sample",
         format_func=lambda s: f"{s} · {by_id.status[s]} · {by_id.prompt[s][:60]}",
@@ -33,7 +35,7 @@ def render(ctx: Context) -> None:
         st.markdown(f"**{s.prompt}**")
         facts = {"prompt id": s.prompt_id, "seed": int(s.seed), "task": s.task, "status": s.status,
                  "generation time": f"{fmt(s.gen_seconds, 3)} s" if pd.notna(s.gen_seconds) else "–",
-                 "tags": ", ".join(_tags(s.tags)) or "–", "file": s.path or "–"}
+                 "tags": ", ".join(_tags(s.tags)) or "–", "file": s.path if isinstance(s.path, str) and s.path else "–"}
         facts.update(_notes(s.notes))  # what the adapter said about this clip (e.g. unknown words)
         st.table(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}).set_index(""))
         if s.status != "ok":

@@ -127,7 +127,7 @@ def display_table(ranked: pd.DataFrame, metrics: list[str], ways: dict[str, bool
     labels = {m: _label(m, ways, flagged) for m in metrics}
     table = pd.DataFrame({"rank": ranked["rank_band"], "model": ranked.model,
                           "overall": ranked.overall.round(3)})
-    table["coverage"] = [f"{int(o)}/{int(p)}" if pd.notna(o) and pd.notna(p) else "–"
+    table["coverage"] = [f"{int(o)}/{int(p)}" if pd.notna(o) and pd.notna(p) and p else "–"
                          for o, p in zip(ranked.get("ok", ranked.model), ranked.get("planned", ranked.model))]
     for m in metrics:
         v = ranked[m] if m in ranked else pd.Series(float("nan"), index=ranked.index)

@@ -143,7 +143,9 @@ def test_unknown_names_list_the_known_ones():
 
     with pytest.raises(ConfigError) as e:
         build_metric("flickr")
-    assert str(e.value).startswith("unknown metric 'flickr' (did you mean 'flicker'?); known: clip_similarity, ")
+    assert str(e.value).startswith("unknown metric 'flickr' (did you mean 'flicker'?); known: aesthetic_quality, ")
+    known = str(e.value).split("known: ")[1].split(" (")[0].split(", ")
+    assert known == sorted(known) and {"clip_similarity", "flicker", "fvd", "subject_consistency"} <= set(known)
     assert "\n" not in str(e.value)
 
 

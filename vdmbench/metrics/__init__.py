@@ -46,14 +46,32 @@ BUILTIN = {
     "reconstruction": "vdmbench.metrics.reconstruction:Reconstruction",
     "shapes_adherence": "vdmbench.metrics.shapes_adherence:ShapesAdherence",
     "shapes_editing": "vdmbench.metrics.editing:ShapesEditing",
+    # VBench's dimensions (docs/vbench.md) and VBench's scores over them
+    "aesthetic_quality": "vdmbench.metrics.vbench_aesthetic:AestheticQuality",
+    "appearance_style": "vdmbench.metrics.vbench_appearance_style:AppearanceStyle",
+    "background_consistency": "vdmbench.metrics.vbench_consistency:BackgroundConsistency",
+    "dynamic_degree": "vdmbench.metrics.vbench_dynamic_degree:DynamicDegree",
+    "imaging_quality": "vdmbench.metrics.vbench_imaging_quality:ImagingQuality",
+    "motion_smoothness": "vdmbench.metrics.vbench_motion_smoothness:MotionSmoothness",
+    "overall_consistency": "vdmbench.metrics.vbench_viclip:OverallConsistency",
+    "subject_consistency": "vdmbench.metrics.vbench_consistency:SubjectConsistency",
+    "temporal_flickering": "vdmbench.metrics.vbench_temporal_flickering:TemporalFlickering",
+    "temporal_style": "vdmbench.metrics.vbench_viclip:TemporalStyle",
+    "vbench_scores": "vdmbench.metrics.vbench_scores:VBenchScores",
+    # VLM judges (docs/judge.md)
+    "judge_adherence": "vdmbench.metrics.judge_adherence:JudgeAdherence",
+    "judge_vqascore": "vdmbench.metrics.judge_adherence:JudgeVQAScore",
 }
+# Modules of this package that hold no metric class (functions over stored runs).
+NOT_METRICS = {"judge_pairwise", "judge_calibration"}
 
 
 def _package_modules() -> list[str]:
     """Modules of this package the table does not cover (a metric added as one file)."""
     covered = {target.partition(":")[0] for target in BUILTIN.values()}
     names = (f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    return [n for n in names if n not in covered and n != f"{__name__}.base"]
+    skip = {f"{__name__}.{m}" for m in ("base", *NOT_METRICS)}
+    return [n for n in names if n not in covered and n not in skip]
 
 
 def _check(name: str, obj: Any) -> None:

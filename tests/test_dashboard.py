@@ -267,3 +267,61 @@ def test_leaderboard_command_line():
     assert cmd[cmd.index("--server.port") + 1] == "9999"
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[-2:] == ["--db", str(Path("x.duckdb").resolve())]
+
+
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])  # another writer holding the file
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_arena_vote_on_a_busy_file_is_queued_and_stored_later(filled, tmp_path):
+    import time
+
+    db = copy_results(filled, tmp_path)
+    at = app(db, "Arena")
+    assert_clean(at)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "8"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        at.button(key="arena_vote_a").click().run()
+        assert time.monotonic() - t0 < 20  # not the 30 s freeze (the vote waits 2 s, the page shows last data)
+        assert proc.poll() is None, "released too early: the busy vote was not tested"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert_clean(at)
+    assert any(w.value.startswith("Vote queued (1 waiting") for w in at.warning)
+    at.button(key="arena_vote_skip").click().run()  # the next action retries the queue
+    assert_clean(at)
+    assert any("1 queued vote(s) stored." in s.value for s in at.success)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM arena_votes").fetchone()[0] == 1
+    finally:
+        con.close()
+
+
+def test_not_comparable_metric_is_marked_everywhere_and_out_of_the_score(filled, tmp_path):
+    db = copy_results(filled, tmp_path)
+    con = duckdb.connect(str(db))
+    try:  # as a random-weight extractor would store it
+        con.execute("UPDATE run_metrics SET details = json_merge_patch(details, '{\"comparable\": false}') "
+                    "WHERE metric = 'flicker'")
+    finally:
+        con.close()
+    _, runs = filled
+    at = app(db)
+    assert_clean(at)
+    table = frame(at, "overall").value
+    assert "flicker ↑ *" in table and table.overall.isna().all()  # its only metric is left out by default
+    assert any("not comparable with published numbers" in w.value for w in at.warning)
+    at.number_input(key="weight-flicker").set_value(1.0).run()
+    assert frame(at, "overall").value.overall.notna().all()
+    at = app(db, "Compare", compare_runs=[runs["toy-square"], runs["toy-noise"]])
+    assert_clean(at)
+    assert "flicker ↑ *" in set(frame(at, "verdict").value.metric)
+    assert any("not comparable with published numbers" in w.value for w in at.warning)

@@ -55,10 +55,27 @@ def runner_from_config(cfg: DictConfig, overrides: list[str], held: HeldPrompts 
     suite_dict: Any = OmegaConf.to_container(cfg.suite, resolve=True)
     if held is not None:
         suite_dict = held.restore(suite_dict)
+    if cfg.get("judge") is not None:  # `+judge=NAME` (conf/judge/NAME.yaml)
+        suite_dict["metrics"] = with_judge(suite_dict.get("metrics") or [], OmegaConf.to_container(cfg.judge, resolve=True))
     model_dict: Any = OmegaConf.to_container(cfg.model, resolve=True)
     suite = parse_suite(suite_dict, source=f"suite {suite_dict.get('name', '?')}")
     model_config = validate_model_config(model_dict, f"model {model_dict.get('name', '?')}")
     return Runner(suite, model_config, options_from_config(cfg, overrides))
+
+
+def with_judge(metrics: list[Any], judge: Any) -> list[Any]:
+    """The suite's metrics with `judge` as the judge of every metric that takes one and names none,
+    so `+judge=NAME` points a suite's judge metrics at a server (or a local model) without editing it."""
+    import inspect
+
+    from vdmbench.metrics import metric_class, metric_spec
+
+    out = []
+    for spec in metrics:
+        name, options = metric_spec(spec)
+        takes_judge = "judge" in inspect.signature(metric_class(name).__init__).parameters
+        out.append({"name": name, **options, "judge": judge} if takes_judge and "judge" not in options else spec)
+    return out
 
 
 def run_job(cfg: DictConfig, held: HeldPrompts | None = None) -> None:

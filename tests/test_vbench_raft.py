@@ -197,7 +197,7 @@ def test_strict_loading_names_the_bad_key(checkpoint):
     missing = {k: v for k, v in state.items() if k != "module.update_block.flow_head.conv2.bias"}
     with pytest.raises(WeightsError, match="update_block.flow_head.conv2.bias"):
         R.load_raft(missing, "x.pth")
-    with pytest.raises(WeightsError, match="unexpected extra.weight"):
+    with pytest.raises(WeightsError, match="unexpected key 'extra.weight'"):
         R.load_raft({**state, "module.extra.weight": torch.zeros(1)}, "x.pth")
     wrong = dict(state)
     wrong["module.fnet.conv1.weight"] = torch.zeros(64, 3, 3, 3)

@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
-from vdmbench.features.weights import WeightSpec, load_state_dict, resolve
+from vdmbench.core.errors import ConfigError, MetricInputError
+from vdmbench.features.weights import WeightSpec, check_state_dict, load_state_dict, resolve
 
 # The file VBench downloads (vbench/utils.py init_submodules and its download script) to
 # $VBENCH_CACHE_DIR/amt_model/amt-s.pth. No sha256 is published for it, so it is not pinned.
@@ -393,22 +393,8 @@ def load_amt_s(path: str, device: str = "cpu") -> AMTS:
     dict / safetensors file with the same keys), loaded strictly."""
     state = load_state_dict(path)  # unwraps ['state_dict']
     net = AMTS()
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing key {missing[0]!r}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""))
-        if unexpected:
-            parts.append(f"unexpected key {unexpected[0]!r}"
-                         + (f" (+{len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-        raise WeightsError(f"{path}: not an AMT-S checkpoint ({'; '.join(parts)}); use VBench's amt-s.pth "
-                           f"({AMT_S_WEIGHTS.url})")
-    for key, ref in expected.items():
-        if tuple(state[key].shape) != tuple(ref.shape):
-            raise WeightsError(f"{path}: key {key!r} has shape {list(state[key].shape)}, AMT-S expects "
-                               f"{list(ref.shape)}; use VBench's amt-s.pth ({AMT_S_WEIGHTS.url})")
+    check_state_dict(net.state_dict(), state, path, "an AMT-S checkpoint",
+                     f"Use VBench's amt-s.pth ({AMT_S_WEIGHTS.url})")
     net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     return net.eval().to(device)
 

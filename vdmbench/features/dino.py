@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdmbench.core.errors import ConfigError, WeightsError
+from vdmbench.core.errors import ConfigError
 from vdmbench.features.openai_clip import frames_nchw_float, normalize, short_side_size
-from vdmbench.features.weights import ResolvedWeights, WeightSpec, load_state_dict, resolve
+from vdmbench.features.weights import ResolvedWeights, WeightSpec, check_state_dict, load_state_dict, resolve
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -204,21 +204,10 @@ def load_dino(
 
 def check_dino_keys(net: nn.Module, state: dict[str, torch.Tensor], source: str, model: str) -> None:
     """Refuse a checkpoint that is not `model`'s DINO backbone, naming the first wrong key."""
-    expected = {k: v.shape for k, v in net.state_dict().items()}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    hint = (" (a full DINO training checkpoint? use the backbone file, e.g. dino_vitbase16_pretrain.pth)"
-            if any(k.startswith(("teacher", "student", "backbone.", "module.")) for k in unexpected) else "")
-    if missing:
-        raise WeightsError(f"{source}: not DINO {model} weights: missing key {missing[0]!r}"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + hint)
-    if unexpected:
-        raise WeightsError(f"{source}: not DINO {model} weights: unexpected key {unexpected[0]!r}"
-                           + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else "") + hint)
-    for k, shape in expected.items():
-        if tuple(state[k].shape) != tuple(shape):
-            raise WeightsError(f"{source}: not DINO {model} weights: {k!r} has shape {list(state[k].shape)}, "
-                               f"expected {list(shape)}")
+    training = any(k.startswith(("teacher", "student", "backbone.", "module.")) for k in state)
+    check_state_dict(net.state_dict(), state, source, f"DINO {model} weights",
+                     "A full DINO training checkpoint? Use the backbone file, e.g. dino_vitbase16_pretrain.pth"
+                     if training else "")
 
 
 def _init_like_dino(net: DinoVisionTransformer) -> None:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdmbench.core.errors import WeightsError
-from vdmbench.features.weights import WeightSpec
+from vdmbench.features.weights import WeightSpec, check_state_dict
 
 # pyiqa's release asset; VBench keeps the same file under its cache (vbench/utils.py init_submodules).
 # No sha256 is published for it (pyiqa downloads without a hash check; the "358bb6af" in the name is
@@ -310,19 +310,8 @@ def load_musiq(state: Mapping[str, torch.Tensor], config: MusiqConfig | None = N
         model = MUSIQ(config or config_from_state(state))
     except WeightsError as e:
         raise WeightsError(f"{source}: {e}") from None
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        what = (f"missing key {missing[0]!r}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")
-                if missing else f"unexpected key {unexpected[0]!r}"
-                + (f" (+{len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-        raise WeightsError(f"{source}: not a pyiqa MUSIQ checkpoint ({what}); expected e.g. "
-                           f"{MUSIQ_SPAQ.filename} from {MUSIQ_SPAQ.url}")
-    for k, v in expected.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise WeightsError(f"{source}: MUSIQ key {k!r} has shape {list(state[k].shape)}, expected "
-                               f"{list(v.shape)} (a different MUSIQ variant, e.g. AVA's 10-class head?)")
+    check_state_dict(model.state_dict(), state, source, "a pyiqa MUSIQ checkpoint of this variant",
+                     f"Expected e.g. {MUSIQ_SPAQ.filename} from {MUSIQ_SPAQ.url} (AVA's 10-class head is another variant)")
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     return model.eval()
 

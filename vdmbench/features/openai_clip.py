@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.core.hashing import sha256_file
-from vdmbench.features.weights import ResolvedWeights, WeightSpec, load_state_dict, resolve
+from vdmbench.features.weights import ResolvedWeights, WeightSpec, check_state_dict, load_state_dict, resolve
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -139,19 +139,8 @@ def check_openai_keys(name: str, state: dict[str, torch.Tensor], source: str,
     """`state` without its non-weight entries, refused with the first wrong key if it is not `name`'s."""
     state = {k: v for k, v in state.items() if k not in _META_KEYS}
     skeleton = _clip_skeleton(name, fp16=False) if skeleton is None else skeleton
-    expected = {k: v.shape for k, v in skeleton.state_dict().items()}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        what = (f"missing key {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                if missing else
-                f"unexpected key {unexpected[0]!r}" + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-        raise WeightsError(f"{source}: not OpenAI CLIP {name} weights: {what}. Use OpenAI's {name}.pt "
-                           f"({SPECS[name].url}) or a state dict with the same keys.")
-    for k, shape in expected.items():
-        if tuple(state[k].shape) != tuple(shape):
-            raise WeightsError(f"{source}: not OpenAI CLIP {name} weights: {k!r} has shape "
-                               f"{list(state[k].shape)}, expected {list(shape)}")
+    check_state_dict(skeleton.state_dict(), state, source, f"OpenAI CLIP {name} weights",
+                     f"Use OpenAI's {name}.pt ({SPECS[name].url}) or a state dict with the same keys")
     return state
 
 

@@ -36,8 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vdmbench.core.errors import MetricInputError, WeightsError
-from vdmbench.features.weights import WeightSpec, load_state_dict, resolve
+from vdmbench.core.errors import MetricInputError
+from vdmbench.features.weights import WeightSpec, check_state_dict, load_state_dict, resolve
 
 # VBench downloads models.zip (princeton-vl's release) and extracts models/raft-things.pth into
 # its cache (vbench/utils.py init_submodules; vbench/core/dynamic_degree.py). No sha256 of the
@@ -309,18 +309,9 @@ def load_raft(state: dict[str, torch.Tensor], source: str) -> RAFT:
     """A RAFT in eval mode with `state` loaded strictly; a missing or unexpected key is a WeightsError."""
     model = RAFT()
     state = strip_dataparallel(state)
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # a tensor of the wrong shape
-        raise WeightsError(f"{source}: not RAFT raft-things weights ({str(e).splitlines()[-1].strip()})") from e
-    problems = []
-    if result.missing_keys:
-        problems.append(f"missing {', '.join(result.missing_keys[:3])}")
-    if result.unexpected_keys:
-        problems.append(f"unexpected {', '.join(result.unexpected_keys[:3])}")
-    if problems:
-        raise WeightsError(f"{source}: not RAFT raft-things weights ({'; '.join(problems)}); "
-                           f"use raft-things.pth from princeton-vl's models.zip")
+    check_state_dict(model.state_dict(), state, source, "RAFT raft-things weights",
+                     "Use raft-things.pth from princeton-vl's models.zip")
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
-from vdmbench.features.weights import WeightSpec, load_state_dict, resolve
+from vdmbench.features.weights import WeightSpec, check_state_dict, load_state_dict, resolve
 
 # No sha256 is published for this file (VBench downloads it without a check; Hugging Face shows
 # the LFS object id only on its web page, which was not reachable here): not pinned, so it is never
@@ -247,22 +247,9 @@ def init_random(model: ViCLIP, seed: int) -> ViCLIP:
 
 def load_viclip_state(model: ViCLIP, state: dict[str, torch.Tensor], source: str) -> None:
     """Strict load that names what is wrong: missing, unexpected or misshapen keys."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing key {missing[0]!r}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""))
-        if unexpected:
-            parts.append(f"unexpected key {unexpected[0]!r}"
-                         + (f" (+{len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-        raise WeightsError(f"{source}: not a ViCLIP checkpoint of this architecture: {'; '.join(parts)}. Use VBench's "
-                           f"{VICLIP_SPEC.filename} ({VICLIP_SPEC.url}).")
-    for k, v in expected.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise WeightsError(f"{source}: key {k!r} has shape {tuple(state[k].shape)}, this ViCLIP expects "
-                               f"{tuple(v.shape)} (a different model size; set the metric's architecture option)")
+    check_state_dict(model.state_dict(), state, source, "a ViCLIP checkpoint of this architecture",
+                     f"Use VBench's {VICLIP_SPEC.filename} ({VICLIP_SPEC.url}), or set the metric's architecture "
+                     "option for another model size")
     model.load_state_dict(state, strict=True)
 
 

@@ -248,3 +248,24 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
     return dict(obj)
+
+
+def check_state_dict(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str | os.PathLike,
+                     what: str, hint: str = "") -> None:
+    """Refuse a checkpoint whose keys or shapes are not the architecture's, in one line naming the
+    first wrong key: `SOURCE: not WHAT: missing key 'a' (+2 more); unexpected key 'b'. HINT`.
+    Strict loading (load_state_dict(strict=True)) would say the same in a multi-line RuntimeError."""
+    tail = f". {hint}" if hint else ""
+
+    def first(kind: str, keys: list[str]) -> str:
+        return f"{kind} key {keys[0]!r}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
+
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = ([first("missing", missing)] if missing else []) + ([first("unexpected", unexpected)] if unexpected else [])
+        raise WeightsError(f"{source}: not {what}: {'; '.join(parts)}{tail}")
+    for k, ref in expected.items():
+        if tuple(state[k].shape) != tuple(ref.shape):
+            raise WeightsError(f"{source}: not {what}: key {k!r} has shape {list(state[k].shape)}, "
+                               f"expected {list(ref.shape)}{tail}")

@@ -58,6 +58,7 @@ BUILTIN = {
     "temporal_flickering": "vdmbench.metrics.vbench_temporal_flickering:TemporalFlickering",
     "temporal_style": "vdmbench.metrics.vbench_viclip:TemporalStyle",
     "vbench_scores": "vdmbench.metrics.vbench_scores:VBenchScores",
+    "jedi": "vdmbench.metrics.jedi:JEDi",
     # VLM judges (docs/judge.md)
     "judge_adherence": "vdmbench.metrics.judge_adherence:JudgeAdherence",
     "judge_vqascore": "vdmbench.metrics.judge_adherence:JudgeVQAScore",

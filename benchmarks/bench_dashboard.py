@@ -1,9 +1,11 @@
 """Dashboard render times on a large results database.
 
 Fills a database with hundreds of runs and 10,000 samples (direct inserts through Store, no
-generation), then renders each page with streamlit's AppTest and prints the time per page:
-"cold" right after clearing Streamlit's data cache (what the first visitor after a write sees),
-"warm" the median of three re-renders. The target is under 2 s per page.
+generation), then renders each page with streamlit's AppTest and prints the time per page rerun
+(one session per page, set up first: AppTest's own setup is not a page's cost): "cold" right
+after clearing Streamlit's data cache (what the first visitor after a write sees), "warm" the
+median of three reruns. The target is under 1 s per warm page. Torch (only used to
+write the one preview clip) runs on one thread: `torch.set_num_threads(1)`.
 
     python benchmarks/bench_dashboard.py [--models 25] [--runs-per-model 10] [--prompts 20] [--seeds 2]
 """
@@ -33,6 +35,8 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
 
     from vdmbench.core.video import Video, write_preview
 
+    torch.set_num_threads(1)
+
     rng = np.random.default_rng(0)
     store = Store(db)
     preview = db.parent / "previews" / "clip.mp4"
@@ -41,18 +45,28 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
     start = datetime(2026, 1, 1)
     run_rows, sample_rows, metric_rows, run_metric_rows = [], [], [], []
     quality = rng.normal(0, 1, models)
+    def suite_config(n_prompts: int, steps: int | None = None) -> str:
+        config = {"task": "t2v", "prompts": [{"id": f"p{p:03d}", "text": f"prompt number {p}"} for p in range(n_prompts)],
+                  "seeds": list(range(seeds))}
+        return json.dumps(config | ({"steps": steps} if steps else {}))
+
+    standard, quick = suite_config(prompts), suite_config(2, steps=3)
     for m in range(models):
-        for k in range(runs_per_model):
+        # Every model's history of full runs; the first five also tried a quick run (two prompts,
+        # steps=3) last, which the leaderboard must keep apart (its own settings group).
+        variants = [(k, "h", standard, prompts) for k in range(runs_per_model)]
+        variants += [(runs_per_model, "h-quick", quick, 2)] if m < 5 else []
+        for k, suite_hash, config, n_prompts in variants:
             run_id = f"run-{m:03d}-{k:03d}"
             finished = start + timedelta(days=k, minutes=m)
-            run_rows.append({"run_id": run_id, "suite": "bench", "suite_version": 1, "suite_hash": "h",
+            run_rows.append({"run_id": run_id, "suite": "bench", "suite_version": 1, "suite_hash": suite_hash,
                              "model": f"model-{m:02d}", "model_config": "{}", "config_hash": f"c{m}",
                              "status": "finished", "started_at": finished - timedelta(minutes=5),
                              "finished_at": finished, "git_sha": f"{k:040x}", "env": "{}", "shard": None,
-                             "suite_config": json.dumps({"task": "t2v"})})
+                             "suite_config": config})
             drift = 0.01 * k
             values = {"flicker": [], "clip_score": [], "warp_error": []}
-            for p in range(prompts):
+            for p in range(n_prompts):
                 for s in range(seeds):
                     sid = f"p{p:03d}-s{s}"
                     failed = rng.random() < 0.01
@@ -97,7 +111,9 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
     return {t: len(r) for t, r in tables.items()}
 
 
-def render(db: Path, page: str, **state) -> float:
+def session(db: Path, page: str, **state):
+    """A browser session on a page, already run once: AppTest's own setup (it scans every installed
+    package for Streamlit components, ~1 s here, once per AppTest) is not a page's cost."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=120)
@@ -105,11 +121,17 @@ def render(db: Path, page: str, **state) -> float:
     at.session_state["page"] = page
     for k, v in state.items():
         at.session_state[k] = v
+    at.run()
+    return at
+
+
+def render(at) -> float:
+    """Seconds for one rerun of the page (what a user's click or reload costs)."""
     t0 = time.perf_counter()
     at.run()
     took = time.perf_counter() - t0
     if at.exception:
-        raise RuntimeError(f"{page}: {at.exception[0].value}")
+        raise RuntimeError(f"{at.exception[0].value}")
     return took
 
 
@@ -129,19 +151,21 @@ def main() -> None:
         counts = fill(db, args.models, args.runs_per_model, args.prompts, args.seeds, args.votes)
         print(f"filled {db.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s: "
               + ", ".join(f"{n} {t}" for t, n in counts.items()))
-        render(db, "Leaderboard")  # imports (streamlit, altair, pandas) are not a page's cost
+        session(db, "Leaderboard")  # imports (streamlit, altair, pandas) are not a page's cost
         cases = [("Leaderboard", {}), ("Leaderboard, tag filter", {"tags": ["color", "motion"]}),
                  ("Compare", {}), ("Drill-down", {}), ("Plots", {}), ("Arena", {})]
-        print(f"{'page':26s} {'cold (s)':>9s} {'warm (s)':>9s}   target < 2 s")
-        worst = 0.0
+        print(f"{'page':26s} {'cold (s)':>9s} {'warm (s)':>9s}   target: warm < 1 s")
+        worst = worst_warm = 0.0
         for name, state in cases:
             page = name.split(",")[0]
+            at = session(db, page, **state)
             st.cache_data.clear()
-            cold = render(db, page, **state)
-            warm = statistics.median(render(db, page, **state) for _ in range(3))
+            cold = render(at)
+            warm = statistics.median(render(at) for _ in range(3))
             worst = max(worst, cold, warm)
-            print(f"{name:26s} {cold:9.2f} {warm:9.2f}   {'ok' if max(cold, warm) < 2 else 'SLOW'}")
-        print(f"slowest render: {worst:.2f} s")
+            worst_warm = max(worst_warm, warm)
+            print(f"{name:26s} {cold:9.2f} {warm:9.2f}   {'ok' if warm < 1 else 'SLOW'}")
+        print(f"slowest render: {worst:.2f} s; slowest warm render: {worst_warm:.2f} s")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,10 @@ def test_plots_render(filled):
     at = app(db, "Plots")
     assert_clean(at)
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 3  # distribution, per tag, history
+    assert len(charts) == 4  # means with CIs, distribution, per tag, history (two tags: no radar)
+    dims = frame(at, "color").value  # models x tags
+    assert set(dims.columns) == {"color", "motion"} and len(dims) == 3
+    assert any("radar needs three or more tags" in c.value for c in at.caption)
 
 
 def test_arena_votes_are_stored_and_rated(filled, tmp_path):

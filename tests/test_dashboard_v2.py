@@ -255,3 +255,35 @@ def test_a_busy_file_shows_the_last_data_with_a_banner(tmp_path):
     table = tables[0]
     assert table.model.tolist() == ["m1"] and table["flicker ↑"].tolist() == ["0.9 ± 0.1"]
     assert math.isclose(table.overall.iloc[0], 1.0)
+
+
+# -- charts ---------------------------------------------------------------------------------------
+def test_log_scale_only_where_positive_values_span_orders_of_magnitude():
+    from vdmbench.dashboard import charts
+
+    assert charts.needs_log_scale([0.001, 0.5, 2.0])  # KVD-like: 2000x
+    assert not charts.needs_log_scale([40.0, 900.0])  # FVD-like: 22x, linear is readable
+    assert not charts.needs_log_scale([-1.0, 1000.0])  # a log axis cannot show <= 0
+    assert not charts.needs_log_scale([5.0])
+
+
+def test_means_with_cis_are_clipped_and_radar_puts_the_best_on_the_rim():
+    from vdmbench.dashboard import charts
+
+    wide = pd.DataFrame({"model": ["a", "b"], "flicker": [0.99, 0.5], "flicker lo": [0.97, 0.4],
+                         "flicker hi": [1.01, 0.6]})
+    means = charts.means_with_cis(wide, "flicker")
+    assert means.ci_high.tolist() == [1.0, 0.6] and means.ci_low.tolist() == [0.97, 0.4]
+    per_tag = pd.DataFrame({"model": ["a", "a", "a", "b", "b", "b"], "tag": ["x", "y", "z"] * 2,
+                            "value": [1.0, 2.0, 3.0, 3.0, 2.0, 1.0], "samples": 1})
+    table = charts.dimension_table(per_tag)
+    assert table.loc["a"].tolist() == [1.0, 2.0, 3.0]
+    pts = charts.radar_points(table, higher_is_better=True)
+    a = pts[pts.model == "a"].set_index("order")
+    assert a.score.tolist() == [0.0, 1.0, 1.0, 0.0]  # x worst, y tied (both 1), z best; closed
+    np.testing.assert_allclose(np.hypot(a.x, a.y), a.score, atol=1e-12)  # radius = score
+    np.testing.assert_allclose([a.ux[2], a.uy[2]], [math.cos(math.pi / 2 - 4 * math.pi / 3),
+                                                    math.sin(math.pi / 2 - 4 * math.pi / 3)], atol=1e-12)
+    flipped = charts.radar_points(table, higher_is_better=False)
+    assert flipped[flipped.model == "a"].set_index("order").score.tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert charts.radar_points(table[["x", "y"]], True).empty  # two axes: no radar

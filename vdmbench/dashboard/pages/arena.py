@@ -91,7 +91,7 @@ def render(ctx: Context) -> None:
     if votes.empty:
         st.info("No votes on this suite yet.")
         return
-    ratings = arena.bradley_terry(votes)
+    ratings = ctx.load("ratings", ctx.suite)
     wide, ways, metrics, flagged, _ = leaderboard.load(ctx)
     table = ratings.merge(wide[["model", *metrics]], on="model", how="left")
     table.insert(2, "rating 95% CI", [f"[{lo:.0f}, {hi:.0f}]" for lo, hi in zip(table.ci_low, table.ci_high)])

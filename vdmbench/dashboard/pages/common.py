@@ -24,6 +24,8 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "tags": data.tags, "samples": data.samples, "samples_of": data.samples_of,
     "sample_metric_values": data.sample_metric_values, "history": data.history,
     "count_runs": data.count_runs, "votes": arena.votes, "run_settings": data.run_settings,
+    # 200 bootstrap refits: computed once per file version, not on every rerun of the page
+    "ratings": lambda store, suite: arena.bradley_terry(arena.votes(store, suite)),
     "tag_metrics": lambda store, run_ids, tags: ranking.recompute_from_samples(
         data.sample_values(store, run_ids, tags)),
 }

@@ -1,4 +1,5 @@
-"""Plots: per-sample distributions, per-tag bars, and each metric over time per model."""
+"""Plots: means with CIs, per-sample distributions, the per-dimension view (table and radar of
+models x tags), and each metric over time per model."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from vdmbench.dashboard import ranking
+from vdmbench.dashboard import cells, charts, ranking
 from vdmbench.dashboard.pages.common import Context
 
 
@@ -27,6 +28,14 @@ def render(ctx: Context) -> None:
     values = ctx.load("sample_values", tuple(runs.run_id), ctx.tags)
     values = values[values.metric == metric].assign(model=lambda d: d.run_id.map(model_of))
 
+    st.subheader("Mean and 95% CI per model")
+    wide = ranking.wide_table(long, runs)
+    means = charts.means_with_cis(wide, metric)
+    log = charts.needs_log_scale(means.value)
+    st.altair_chart(means_chart(means, metric, log), width="stretch")
+    if log:
+        st.caption(f"Log scale: the values span more than {charts.LOG_SPAN:g}x.")
+
     st.subheader("Distribution over samples (latest run per model)")
     if values.empty:
         st.caption(f"{metric} is a set-level metric: there is one value per run, no distribution.")
@@ -40,11 +49,45 @@ def render(ctx: Context) -> None:
         st.caption("No tagged samples (prompts have no `tags` in the suite).")
     else:
         st.altair_chart(tag_chart(per_tag, metric), width="stretch")
+        table = charts.dimension_table(per_tag)
+        decimals = cells.decimals_for(table.to_numpy().ravel())
+        st.dataframe(table.style.format(lambda v: cells.value_cell(v, None, None, decimals)),
+                     key="dimension_table", width="stretch")
+        radar = charts.radar_points(table, ways.get(metric))
+        if radar.empty:
+            st.caption("The radar needs three or more tags.")
+        else:
+            st.altair_chart(radar_chart(radar, metric), width="stretch")
+            st.caption("Radar: per tag, 1 (the rim) = the best model shown, 0 (the center) = the worst.")
 
     st.subheader("Over time (every finished run: the regression history)")
     hist = ctx.load("history", ctx.suite, ctx.version, ctx.since, ctx.until)
     hist = hist[hist.metric == metric]
     st.altair_chart(history_chart(hist, metric), width="stretch")
+
+
+def means_chart(means: pd.DataFrame, metric: str, log: bool) -> alt.LayerChart:
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    base = alt.Chart(means).encode(x=alt.X("model:N", title="model", sort="-y"))
+    bars = base.mark_bar().encode(y=alt.Y("value:Q", title=metric, scale=scale),
+                                  tooltip=["model", alt.Tooltip("value:Q", format=".4g"),
+                                           alt.Tooltip("ci_low:Q", format=".4g"), alt.Tooltip("ci_high:Q", format=".4g")])
+    err = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title=metric, scale=scale), y2="ci_high:Q")
+    return (bars + err).properties(height=300)
+
+
+def radar_chart(points: pd.DataFrame, metric: str) -> alt.LayerChart:
+    axis = alt.Axis(labels=False, ticks=False, grid=False, domain=False, title=None)
+    square = alt.Scale(domain=[-1.25, 1.25])
+    lines = alt.Chart(points).mark_line(point=True).encode(
+        x=alt.X("x:Q", scale=square, axis=axis), y=alt.Y("y:Q", scale=square, axis=axis),
+        order="order:O", color="model:N",
+        tooltip=["model", "tag", alt.Tooltip("value:Q", format=".4g"), alt.Tooltip("score:Q", format=".2f")])
+    tags = points[points.order < points.order.max()].drop_duplicates("tag").assign(
+        lx=lambda d: 1.12 * d.ux, ly=lambda d: 1.12 * d.uy)
+    labels = alt.Chart(tags).mark_text().encode(
+        x=alt.X("lx:Q", scale=square, axis=axis), y=alt.Y("ly:Q", scale=square, axis=axis), text="tag:N")
+    return (lines + labels).properties(height=360, width=360, title=f"{metric} per tag")
 
 
 def distribution_chart(values: pd.DataFrame, metric: str) -> alt.Chart:

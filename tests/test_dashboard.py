@@ -156,6 +156,11 @@ def test_compare_marks_not_comparable_and_counts_failures(filled):
     assert any("toy-flaky" in w.value and "2 of 8 failed" in w.value for w in at.warning)
     deltas = frame(at, "verdict").value.set_index("metric")
     assert deltas.loc["flicker ↑", "n"] == 6  # paired over the samples ok in both runs
+    assert not any("other settings" in w.value for w in at.warning)
+    at.multiselect(key="compare_runs").set_value([runs["toy-square"], runs["cut-down"]]).run()
+    assert_clean(at)
+    assert any("ran with other settings than the baseline (prompts 1 (baseline: 4); steps 3 (baseline: none))"
+               in w.value for w in at.warning)
 
 
 def test_plots_render(filled):

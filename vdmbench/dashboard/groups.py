@@ -32,19 +32,20 @@ def planned_samples(suite_config: dict[str, Any]) -> int | None:
                else default_n for p in prompts)
 
 
-def overrides(standard: dict[str, Any], other: dict[str, Any]) -> list[str]:
-    """How `other` differs from `standard`, as short phrases ('steps 3 (standard: none)')."""
+def overrides(standard: dict[str, Any], other: dict[str, Any], name: str = "standard") -> list[str]:
+    """How `other` differs from `standard`, as short phrases ('steps 3 (standard: none)'); `name`
+    is what the reference is called in them."""
     out = []
     for key in _COUNTED:
         a, b = standard.get(key), other.get(key)
         if a != b:
             na = len(a) if isinstance(a, list) else a
             nb = len(b) if isinstance(b, list) else b
-            out.append(f"{key} {nb} (standard: {na})" if na != nb else f"other {key}")
+            out.append(f"{key} {nb} ({name}: {na})" if na != nb else f"other {key}")
     for key in sorted((set(standard) | set(other)) - set(_COUNTED) - _IGNORED):
         a, b = standard.get(key), other.get(key)
         if a != b:
-            out.append(f"{key} {_short(b)} (standard: {_short(a)})")
+            out.append(f"{key} {_short(b)} ({name}: {_short(a)})")
     return out
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from vdmbench.core.formatting import NOT_COMPARABLE
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import cells, compare, ranking
+from vdmbench.dashboard import cells, compare, groups, ranking
 from vdmbench.dashboard.pages.common import Context, run_label, show_video
 
 
@@ -29,6 +29,7 @@ def render(ctx: Context) -> None:
     ways = ranking.directions(long)
     flagged = ranking.not_comparable(long)
     _sample_counts(runs, picked, short)
+    _settings_note(ctx.load("run_settings", ctx.suite, ctx.version), picked, short)
 
     st.subheader("Metrics")
     deltas = compare.metric_deltas(values, long, picked, ways)
@@ -104,6 +105,18 @@ def _sample_counts(runs: pd.DataFrame, picked: list[str], short: dict[str, str])
             for r in picked if r in by_id.index and int(by_id.failed[r] or 0) > 0]
     if lost:
         st.warning("Failed samples (left out of the paired deltas): " + "; ".join(lost) + ".")
+
+
+def _settings_note(settings: pd.DataFrame, picked: list[str], short: dict[str, str]) -> None:
+    """Runs with different effective settings are not like for like: say how they differ."""
+    config = dict(zip(settings.run_id, settings.suite_config))
+    hashes = dict(zip(settings.run_id, settings.suite_hash))
+    base = picked[0]
+    differ = [r for r in picked[1:] if r in hashes and base in hashes and hashes[r] != hashes[base]]
+    for r in differ:
+        diff = "; ".join(groups.overrides(config[base], config[r], "baseline")) or "other settings"
+        st.warning(f"{short[r]} ran with other settings than the baseline ({diff}): not like for like; "
+                   "deltas pair only the prompts and seeds both have.")
 
 
 def _verdict_color(v: str) -> str:

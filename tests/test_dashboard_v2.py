@@ -213,13 +213,14 @@ def test_a_vote_on_a_busy_file_is_queued_then_stored_once(tmp_path):
     Store(db)
     pair = arena.Pair("s", "p", "a prompt", 0, "r1", "p-s0", "m1", "r2", "p-s0", "m2")
     queue = [arena.PendingVote(pair, "a", "me", "vote-1")]
-    proc = _hold(db, 3.0)
+    proc = _hold(db, 30.0)
     try:
         t0 = time.monotonic()
         stored, error = arena.flush(db, queue, busy_timeout=0.3)
         assert time.monotonic() - t0 < 2.5  # no 30 s freeze
         assert stored == 0 and error is not None and "busy" in error and len(queue) == 1
     finally:
+        proc.kill()  # the other writer goes away
         proc.wait(timeout=30)
     stored, error = arena.flush(db, queue, busy_timeout=5.0)
     assert (stored, error, queue) == (1, None, [])
@@ -242,11 +243,12 @@ def test_a_busy_file_shows_the_last_data_with_a_banner(tmp_path):
     at = _app(db)
     assert not at.exception and not at.warning
     st.cache_data.clear()  # what a write by another process does to the cache key
-    proc = _hold(db, 10.0)
+    proc = _hold(db, 30.0)
     try:
         at.run()
         assert proc.poll() is None, "the file was released before the render ended: no busy render tested"
     finally:
+        proc.kill()
         proc.wait(timeout=30)
     assert not at.exception, [e.value for e in at.exception]
     assert any("database is busy" in w.value for w in at.warning), ([e.value for e in at.error], [w.value for w in at.warning], [i.value for i in at.info])

@@ -42,25 +42,42 @@ def dis_flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRE
     return dis.calc(ga, gb, None)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample `image` at x + flow(x) (bilinear); also return where that point lies inside the frame."""
+Points = tuple[np.ndarray, np.ndarray, np.ndarray]  # x map, y map (for cv2.remap), inside the frame
+
+
+def sample_points(flow: np.ndarray) -> Points:
+    """Where x + flow(x) lands: the maps cv2.remap samples at, and whether it lies inside the frame.
+    Computed once per flow field when several images are warped along it."""
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx, my = gx + flow[..., 0], gy + flow[..., 1]
-    out = cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mx = np.arange(w, dtype=np.float32) + flow[..., 0]  # broadcast: the pixel grid without a meshgrid
+    my = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
     inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    return mx, my, inside
+
+
+def warp(image: np.ndarray, flow: np.ndarray, points: Points | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample `image` at x + flow(x) (bilinear); also return where that point lies inside the frame.
+    `points`: `sample_points(flow)`, when the caller already has them."""
+    mx, my, inside = points if points is not None else sample_points(flow)
+    out = cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out, inside
 
 
-def occlusion_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
+def occlusion_mask(fw: np.ndarray, bw: np.ndarray, points: Points | None = None) -> np.ndarray:
     """True where the forward flow is reliable: forward-backward consistent and inside the frame.
 
     Consistency check of Sundaram et al. (2010), as used for warping error by Lai et al. (2018):
-    |fw + bw(x + fw)|^2 <= 0.01 (|fw|^2 + |bw(x + fw)|^2) + 0.5."""
-    bw_at, inside = warp(bw, fw)
-    lhs = ((fw + bw_at) ** 2).sum(-1)
-    rhs = 0.01 * ((fw ** 2).sum(-1) + (bw_at ** 2).sum(-1)) + 0.5
+    |fw + bw(x + fw)|^2 <= 0.01 (|fw|^2 + |bw(x + fw)|^2) + 0.5. `points`: `sample_points(fw)`."""
+    bw_at, inside = warp(bw, fw, points)
+    lhs = _square_norm(fw + bw_at)
+    rhs = 0.01 * (_square_norm(fw) + _square_norm(bw_at)) + 0.5
     return (lhs <= rhs) & inside
+
+
+def _square_norm(v: np.ndarray) -> np.ndarray:
+    """(v ** 2).sum(-1) for 2-vectors, the same sum without numpy's slow reduction over a length-2 axis."""
+    x, y = v[..., 0], v[..., 1]
+    return x * x + y * y
 
 
 @dataclass

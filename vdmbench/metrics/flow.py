@@ -18,15 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from vdmbench.features.flow import ClipFlows, occlusion_mask, warp
+from vdmbench.features.flow import ClipFlows, occlusion_mask, sample_points, warp
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 
 def warping_error(f1: np.ndarray, f2: np.ndarray, fw: np.ndarray, bw: np.ndarray) -> tuple[float, float]:
     """(masked warping error, fraction of pixels used) for uint8 frames and their flows."""
-    mask = occlusion_mask(fw, bw)
-    warped, _ = warp(f2.astype(np.float32) / 255.0, fw)
-    sq = ((warped - f1.astype(np.float32) / 255.0) ** 2).mean(-1).astype(np.float64)
+    points = sample_points(fw)  # shared by both warps along fw
+    mask = occlusion_mask(fw, bw, points)
+    warped, _ = warp(f2.astype(np.float32) / 255.0, fw, points)
+    d = warped - f1.astype(np.float32) / 255.0
+    d *= d
+    sq = ((d[..., 0] + d[..., 1] + d[..., 2]) / np.float32(3)).astype(np.float64)  # mean over RGB, as numpy sums 3
     used = int(mask.sum())
     if used == 0:
         return float(sq.mean()), 0.0

@@ -164,7 +164,7 @@ def test_compare_marks_not_comparable_and_counts_failures(filled):
 
 
 def test_plots_render(filled):
-    db, _ = filled
+    db, runs = filled
     at = app(db, "Plots")
     assert_clean(at)
     charts = at.get("vega_lite_chart")
@@ -172,6 +172,8 @@ def test_plots_render(filled):
     dims = frame(at, "color").value  # models x tags
     assert set(dims.columns) == {"color", "motion"} and len(dims) == 3
     assert any("radar needs three or more tags" in c.value for c in at.caption)
+    history = str(charts[3].proto)  # the chart's data travels with it
+    assert runs["toy-square"] in history and runs["cut-down"] not in history  # its settings only
 
 
 def test_arena_votes_are_stored_and_rated(filled, tmp_path):

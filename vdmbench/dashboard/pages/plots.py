@@ -60,8 +60,11 @@ def render(ctx: Context) -> None:
             st.altair_chart(radar_chart(radar, metric), width="stretch")
             st.caption("Radar: per tag, 1 (the rim) = the best model shown, 0 (the center) = the worst.")
 
-    st.subheader("Over time (every finished run: the regression history)")
+    st.subheader("Over time (every finished run with these settings: the regression history)")
     hist = ctx.load("history", ctx.suite, ctx.version, ctx.since, ctx.until)
+    if ctx.settings is not None:  # a cut-down run is not a point of the full suite's history
+        settings = ctx.load("run_settings", ctx.suite, ctx.version)
+        hist = hist[hist.run_id.isin(set(settings.run_id[settings.suite_hash == ctx.settings]))]
     hist = hist[hist.metric == metric]
     st.altair_chart(history_chart(hist, metric), width="stretch")
 

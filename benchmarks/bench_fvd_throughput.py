@@ -132,12 +132,13 @@ def has_cd_fvd() -> bool:
     return importlib.util.find_spec("cdfvd") is not None
 
 
-def run_timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+def run_timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
     """(wall s, CPU s of the process and its decoder children, stdout). CPU seconds barely move
-    with other users' load where wall seconds do: both are printed."""
+    with other users' load where wall seconds do: both are printed. `cwd` must hold no vdmbench/:
+    `python -m` puts the working directory first on sys.path, before PYTHONPATH."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -194,16 +195,16 @@ def bench_h264_size(args: argparse.Namespace, root: Path, weights: Path, size: i
                "--metrics", f"[{{name: fvd, weights: {weights}}}]", "--results-dir", str(root / f"res{r}{size}"),
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                "--workers", str(args.workers), "--json", str(out)]
-        w, c, _ = run_timed(cmd, env)
+        w, c, _ = run_timed(cmd, env, root)
         record("vdmbench", w, c, json.loads(out.read_text())["metrics"]["fvd"])
         if args.baseline_src:  # the same command from another checkout (e.g. before a change)
             base_cmd = [x for x in cmd if x not in ("--threads", str(args.threads))]  # older code lacks it
             base_cmd[base_cmd.index("--results-dir") + 1] = str(root / f"base{r}{size}")
-            w, c, _ = run_timed(base_cmd, {**env, "PYTHONPATH": str(Path(args.baseline_src).resolve())})
+            w, c, _ = run_timed(base_cmd, {**env, "PYTHONPATH": str(Path(args.baseline_src).resolve())}, root)
             record("baseline", w, c, json.loads(out.read_text())["metrics"]["fvd"])
         if use_cd:
             w, c, stdout = run_timed([sys.executable, "-c", CD_FVD_SCRIPT, str(real), str(fake), str(weights),
-                                      str(args.threads), str(args.batch_size)], env)
+                                      str(args.threads), str(args.batch_size)], env, root)
             record("cd-fvd", w, c, json.loads(stdout.strip().splitlines()[-1])["fvd"])
     med = {k: statistics.median(v) for k, v in wall.items()}
     medc = {k: statistics.median(v) for k, v in cpu.items()}

@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    # Torch's default pool takes every core, beside the decoder processes: on a 2-core machine the
-    # two fight and the I3D forward slowed down ~2x (benchmarks/bench_fvd_throughput.py --input h264).
+    # Torch's default pool takes every core, beside the decoder processes; `auto` leaves them one,
+    # as `vdmbench run` does (core/resources.py). The count is explicit: it can move low bits.
     torch.set_num_threads(resolve_threads(args.threads))
 
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,6 +1,8 @@
 """`vdmbench run ... +judge=openai judge.base_url=... judge.model=...`: the judge group of
 cli/conf/judge/ becomes the judge of every suite metric that takes one and names none."""
 
+import json
+
 import duckdb
 
 from tests.test_judge_fakeserver import FakeServer, no, user_text, yes
@@ -25,8 +27,11 @@ def test_plus_judge_points_the_suites_judge_metrics_at_a_server(vdmbench_cli, tm
     con = duckdb.connect(str(tmp_path / "results" / "vdmbench.duckdb"), read_only=True)
     values = dict(con.execute("SELECT s.prompt_id, avg(m.value) FROM sample_metrics m JOIN samples s "
                               "USING (run_id, sample_id) WHERE m.metric = 'judge_vqascore' GROUP BY 1").fetchall())
+    notes = [json.loads(n) for (n,) in con.execute("SELECT notes FROM samples WHERE prompt_id = 'b'").fetchall()]
     con.close()
     assert values["a"] == 0.75 and values["b"] == 0.2  # a: "a red circle moving right"
+    # What the judge was asked and answered is in the sample's notes, for the drill-down.
+    assert notes and all(n["judge_vqascore"]["answer"]["answer"] is False for n in notes), notes
 
 
 def test_a_judge_metric_without_a_judge_is_refused_in_one_line(vdmbench_cli):

@@ -165,7 +165,7 @@ def test_a_text_listed_twice_is_read_once_per_entry_as_vbench_does(folder):
 
 
 def test_vbench_command_routes_score_here_and_the_rest_to_interop(folder, tmp_path, capsys):
-    from vdmbench.run.vbench_score import vbench_command
+    from vdmbench.cli.vbench import main as vbench_command
 
     path, _ = folder
     assert vbench_command(["score", str(path), "--metrics", "flicker", "--workers", "0", "--device", "cpu",

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # only for annotations: the metrics layer does not need panda
 from vdmbench.features.cache import SharedWork
 
 # What a metric may declare in `inputs`: ClipBatch fields, and "reference" (the suite's real set).
-INPUTS = frozenset({"prompts", "fps", "ground_truth", "source", "cond_indices", "reference"})
+INPUTS = frozenset({"prompts", "fps", "ground_truth", "source", "cond_indices", "reference", "prompt_params"})
 
 
 class Output(str):
@@ -125,6 +125,8 @@ class ClipBatch:
     source: torch.Tensor | None = None  # uint8 [B, T, H, W, 3] (editing: the clip that was edited)
     cond_indices: list[tuple[int, ...]] = field(default_factory=list)  # frames given to the model
     sha256: list[str] = field(default_factory=list)  # content hash of each clip's file, for caches
+    # Each prompt's suite params (a VBench import keeps VBench's auxiliary info under "vbench").
+    prompt_params: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.videos.shape[0])
@@ -220,6 +222,11 @@ class VideoMetric(Metric):
             if value is None or (isinstance(value, list) and len(value) != len(batch)):
                 raise MetricInputError(f"{self.name}: needs {need} for every clip in the batch")
         return videos
+
+    def sample_notes(self, batch: ClipBatch) -> list[dict[str, Any]] | None:
+        """What the last `sample_values(batch)` found per clip besides numbers (a judge's answers),
+        stored in the sample's notes under the metric's name; None: nothing."""
+        return None
 
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         """Per-clip values {output: float64 [B]} (per-sample metrics only)."""

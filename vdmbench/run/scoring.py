@@ -8,6 +8,7 @@ Quality/Total scores) are computed from the stored per-sample values, after the 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -59,12 +60,18 @@ def _score_group(metric: VideoMetric, group: list[PlannedSample], videos: dict[s
         cond_indices=[p.request.cond_indices for p in group],
         # Known for cached clips; a new clip's file is hashed after scoring, by the writer.
         sha256=_known_sha256([info[p.sample_id].get("sha256") for p in group]),
+        prompt_params=[dict(p.prompt.params) for p in group],
     )
     out = metric.sample_values(batch)
     metric.update(batch, values=out)
+    notes = metric.sample_notes(batch)
     for j, p in enumerate(group):
         for name, v in out.items():
-            values[p.sample_id][name] = float(v[j])
+            x = float(v[j])
+            if math.isfinite(x):  # NaN: no value for this clip (one a filter excluded); never stored
+                values[p.sample_id][name] = x
+        if notes and notes[j]:
+            info[p.sample_id].setdefault("metric_notes", {})[metric.name] = notes[j]
 
 
 def run_statistics(store: Store, files: SampleFiles, run_id: str, metrics: Sequence[VideoMetric], *,

@@ -212,16 +212,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic.write_text(args.json, json.dumps(result, indent=2, default=str))
     return 0 if result["scored"] else 1
-
-
-def vbench_command(argv: list[str] | None = None) -> int:
-    """`vdmbench vbench ...`: `score` here (it runs metrics, which the interop layer may not), the
-    other subcommands (import, export, check) in vdmbench.interop.vbench."""
-    import sys
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "score":
-        return main(args[1:])
-    from vdmbench.interop.vbench import main as interop_main
-
-    return interop_main(args)

@@ -92,7 +92,7 @@ class SampleFiles:
                 path=self.relative(info["path"]) if info.get("path") else None, sha256=info.get("sha256"),
                 gen_seconds=info.get("gen_seconds"), error=error, cache_key=p.cache_key,
                 preview_path=self.relative(info["preview"]) if info.get("preview") and ok else None,
-                tags=p.prompt.tags, notes=info.get("notes"),
+                tags=p.prompt.tags, notes={**(info.get("notes") or {}), **info.get("metric_notes", {})} or None,
             ))
             if ok:
                 values[p.sample_id] = it.values

@@ -308,6 +308,7 @@ def test_arena_vote_on_a_busy_file_is_queued_and_stored_later(filled, tmp_path):
     at.button(key="arena_vote_skip").click().run()  # the next action retries the queue
     assert_clean(at)
     assert any("1 queued vote(s) stored." in s.value for s in at.success)
+    assert not list((db.parent / "vdmbench.duckdb.pending-votes").glob("*.json"))  # the queue is empty
     con = duckdb.connect(str(db), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM arena_votes").fetchone()[0] == 1

@@ -208,24 +208,31 @@ def _hold(db: Path, seconds: float) -> subprocess.Popen:
     return proc
 
 
-def test_a_vote_on_a_busy_file_is_queued_then_stored_once(tmp_path):
+def test_a_vote_on_a_busy_file_is_queued_on_disk_then_stored_once(tmp_path):
     db = tmp_path / "vdmbench.duckdb"
     Store(db)
     pair = arena.Pair("s", "p", "a prompt", 0, "r1", "p-s0", "m1", "r2", "p-s0", "m2")
-    queue = [arena.PendingVote(pair, "a", "me", "vote-1")]
     proc = _hold(db, 30.0)
     try:
+        vote = arena.queue_vote(db, pair, "a", "me")
         t0 = time.monotonic()
-        stored, error = arena.flush(db, queue, busy_timeout=0.3)
+        stored, waiting, error = arena.flush(db, busy_timeout=0.3)
         assert time.monotonic() - t0 < 2.5  # no 30 s freeze
-        assert stored == 0 and error is not None and "busy" in error and len(queue) == 1
+        assert (stored, waiting) == (0, 1) and error is not None and "busy" in error
     finally:
         proc.kill()  # the other writer goes away
         proc.wait(timeout=30)
-    stored, error = arena.flush(db, queue, busy_timeout=5.0)
-    assert (stored, error, queue) == (1, None, [])
+    # The queue is a folder beside the database: it outlives the browser session that voted.
+    assert [v.vote_id for _, v in arena.pending(db)] == [vote.vote_id]
+    assert arena.flush(db, busy_timeout=5.0) == (1, 0, None)
+    assert arena.pending(db) == [] and arena.flush(db) == (0, 0, None)
+    # A vote already stored (e.g. by another session's flush) is dropped from the queue, not repeated.
+    again = arena.queue_vote(db, pair, "b")
+    arena.record_vote(db, again.pair, again.winner, vote_id=again.vote_id)
+    assert arena.flush(db) == (0, 0, None)
     votes = arena.votes(Store(db, read_only=True), "s")
-    assert votes[["model_a", "winner", "voter"]].values.tolist() == [["m1", "a", "me"]]
+    assert votes[["model_a", "winner"]].values.tolist() == [["m1", "a"], ["m1", "b"]]
+    assert votes.voter.iloc[0] == "me" and pd.isna(votes.voter.iloc[1])
 
 
 def test_a_busy_file_shows_the_last_data_with_a_banner(tmp_path):

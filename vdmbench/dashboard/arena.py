@@ -2,7 +2,8 @@
 
 Votes go to the `arena_votes` table (schema 2), the only write the dashboard makes, through its
 own short-lived connection, and only into a file already at this version's schema (a vote never
-migrates a file). A vote that meets a busy file is queued by the page and retried (PendingVotes). Ratings are a Bradley-Terry model fitted by Newton's method on the
+migrates a file). Each vote is first written to a pending folder beside the database, then
+stored; one that meets a busy file stays queued there and is retried (flush), never lost. Ratings are a Bradley-Terry model fitted by Newton's method on the
 log-likelihood with a small ridge penalty (so a model that never lost still gets a finite rating);
 a tie counts as half a win for each side. CIs come from resampling the votes with replacement.
 Ratings are shown on the Elo scale: 1000 + 400 / ln(10) * strength (centered on the mean model).
@@ -10,14 +11,17 @@ Ratings are shown on the Elo scale: 1000 + 400 / ln(10) * strength (centered on 
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from vdmbench.core.atomic import write_text
 from vdmbench.core.errors import StoreError
 from vdmbench.store import SCHEMA_VERSION, Store, dashboard_reads
 
@@ -82,13 +86,16 @@ def record_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None 
     return vote_id
 
 
-def is_busy(error: StoreError) -> bool:
-    return "busy" in str(error)
+def pending_folder(db_path: str | Path) -> Path:
+    """Where votes wait while the database is busy: beside it, one JSON file per vote, so a
+    queued vote survives a closed browser tab or a restarted app."""
+    p = Path(db_path)
+    return p.with_name(p.name + ".pending-votes")
 
 
 @dataclass
 class PendingVote:
-    """A vote not yet written (the file was busy): kept with its id, so a retry stores it once."""
+    """A vote not yet in the database, with its id, so a retry stores it exactly once."""
 
     pair: Pair
     winner: str
@@ -96,20 +103,44 @@ class PendingVote:
     vote_id: str
 
 
-def flush(db_path: str | Path, pending: list[PendingVote], *,
-          busy_timeout: float = VOTE_BUSY_TIMEOUT) -> tuple[int, str | None]:
-    """Try to store queued votes in order; removes the stored ones from `pending`. Returns (stored,
-    the error that stopped it or None). A busy file stops the flush (the rest wait for the next)."""
-    stored = 0
-    while pending:
-        v = pending[0]
+def queue_vote(db_path: str | Path, pair: Pair, winner: str, voter: str | None = None) -> PendingVote:
+    """Write the vote to the pending folder first (durable), before trying the database."""
+    if winner not in WINNERS:
+        raise ValueError(f"winner must be one of {WINNERS}, got {winner!r}")
+    vote = PendingVote(pair, winner, voter or None, uuid.uuid4().hex)
+    name = f"{time.time_ns():020d}-{vote.vote_id}.json"
+    write_text(pending_folder(db_path) / name, json.dumps(asdict(vote)), fsync=True)
+    return vote
+
+
+def pending(db_path: str | Path) -> list[tuple[Path, PendingVote]]:
+    """Queued votes, oldest first (an unreadable file is left for a person to look at)."""
+    folder = pending_folder(db_path)
+    out = []
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            record_vote(db_path, v.pair, v.winner, v.voter, vote_id=v.vote_id, busy_timeout=busy_timeout)
+            raw = json.loads(f.read_text())
+            out.append((f, PendingVote(Pair(**raw["pair"]), raw["winner"], raw["voter"], raw["vote_id"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def flush(db_path: str | Path, *, busy_timeout: float = VOTE_BUSY_TIMEOUT) -> tuple[int, int, str | None]:
+    """Store the queued votes in order, each once (one already stored is just dropped from the
+    queue). Returns (stored, still waiting, the error that stopped it or None); a busy file stops
+    the flush and the rest wait for the next one."""
+    stored = 0
+    queue = pending(db_path)
+    for i, (f, v) in enumerate(queue):
+        try:
+            if not dashboard_reads.has_vote(Store(db_path, read_only=True, busy_timeout=busy_timeout), v.vote_id):
+                record_vote(db_path, v.pair, v.winner, v.voter, vote_id=v.vote_id, busy_timeout=busy_timeout)
+                stored += 1
         except StoreError as e:
-            return stored, str(e).splitlines()[0]
-        pending.pop(0)
-        stored += 1
-    return stored, None
+            return stored, len(queue) - i, str(e).splitlines()[0]
+        f.unlink(missing_ok=True)
+    return stored, 0, None
 
 
 def votes(store: Store, suite: str) -> pd.DataFrame:

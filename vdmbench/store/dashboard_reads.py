@@ -13,7 +13,7 @@ from vdmbench.core.errors import StoreError
 from vdmbench.store.database import Store
 from vdmbench.store.records import json_object
 from vdmbench.store.runs import NOT_SHARD
-from vdmbench.store.schema import SCHEMA_VERSION
+from vdmbench.store.schema import SCHEMA_VERSION, has_table
 
 
 def unusable_reason(path: str | Path, busy_timeout: float = 2.0) -> str | None:
@@ -73,3 +73,12 @@ def ok_prompt_counts(store: Store, run_ids: list[str]) -> pd.DataFrame:
                FROM samples WHERE list_contains(?, run_id) GROUP BY run_id""",
             [list(run_ids)],
         ).df()
+
+
+def has_vote(store: Store, vote_id: str) -> bool:
+    """Whether an arena vote with this id is stored (a queued vote is then not written again)."""
+    with store._connect() as con:
+        if not has_table(con, "arena_votes"):
+            return False
+        row = con.execute("SELECT count(*) FROM arena_votes WHERE vote_id = ?", [vote_id]).fetchone()
+        return bool(row and row[0])

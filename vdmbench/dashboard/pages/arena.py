@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vdmbench.core.errors import StoreError
 from vdmbench.core.formatting import format_number as fmt
 from vdmbench.dashboard import arena, ranking
 from vdmbench.dashboard.pages import leaderboard
@@ -17,7 +17,7 @@ from vdmbench.dashboard.pages.common import Context, show_video
 _PAIR = "arena_pair"
 _RNG = "arena_rng"
 _LAST = "arena_last"
-_QUEUE = "arena_queue"  # votes waiting for a busy file (arena.PendingVote), retried on every render
+_FLUSHED = "arena_flushed"
 
 
 def _next_pair(cands: pd.DataFrame, suite: str) -> None:
@@ -30,14 +30,24 @@ def _next_pair(cands: pd.DataFrame, suite: str) -> None:
 def _vote(db_path: str, winner: str | None, cands: pd.DataFrame, suite: str) -> None:
     pair = st.session_state.get(_PAIR)
     if pair and winner:
-        queue: list[arena.PendingVote] = st.session_state.setdefault(_QUEUE, [])
-        queue.append(arena.PendingVote(arena.Pair(**pair), winner, st.session_state.get("arena_voter") or None,
-                                       uuid.uuid4().hex))
-        _, error = arena.flush(db_path, queue)
         picked = {"a": pair["model_a"], "b": pair["model_b"]}.get(winner, "neither (tie)")
         reveal = f"{picked}. A was {pair['model_a']}, B was {pair['model_b']}."
-        st.session_state[_LAST] = (f"Vote stored: {reveal}" if not queue else
-                                   f"Vote queued ({len(queue)} waiting; retried on your next action): {reveal} "
+        try:
+            arena.queue_vote(db_path, arena.Pair(**pair), winner, st.session_state.get("arena_voter") or None)
+        except OSError as e:  # no queue folder possible (read-only folder): straight to the database
+            try:
+                arena.record_vote(db_path, arena.Pair(**pair), winner, st.session_state.get("arena_voter") or None)
+            except StoreError as err:
+                st.session_state[_LAST] = f"Vote NOT stored ({err}; the queue folder failed too: {e})."
+                _next_pair(cands, suite)
+                return
+            st.session_state[_LAST] = f"Vote stored: {reveal}"
+            _next_pair(cands, suite)
+            return
+        _, waiting, error = arena.flush(db_path)
+        st.session_state[_FLUSHED] = True  # this rerun need not try the queue again
+        st.session_state[_LAST] = (f"Vote stored: {reveal}" if not waiting else
+                                   f"Vote queued ({waiting} waiting; retried on your next action): {reveal} "
                                    f"Reason: {error}")
     else:
         st.session_state[_LAST] = "Skipped."
@@ -45,12 +55,11 @@ def _vote(db_path: str, winner: str | None, cands: pd.DataFrame, suite: str) -> 
 
 
 def _retry_queue(db_path: str) -> None:
-    queue: list[arena.PendingVote] = st.session_state.get(_QUEUE) or []
-    if not queue:
+    if st.session_state.pop(_FLUSHED, False) or not arena.pending(db_path):
         return
-    stored, error = arena.flush(db_path, queue)
-    if queue:
-        st.warning(f"{len(queue)} vote(s) queued, not yet stored ({error}); retried on your next action.", icon="⏳")
+    stored, waiting, error = arena.flush(db_path)
+    if waiting:
+        st.warning(f"{waiting} vote(s) queued, not yet stored ({error}); retried on the next action.", icon="⏳")
     elif stored:
         st.success(f"{stored} queued vote(s) stored.")
 
@@ -71,7 +80,7 @@ def render(ctx: Context) -> None:
             pair = st.session_state[_PAIR]
         last = st.session_state.get(_LAST)
         if last:
-            (st.warning if last.startswith("Vote queued") else st.success)(last)
+            (st.success if last.startswith(("Vote stored", "Skipped")) else st.warning)(last)
         st.markdown(f"**Prompt:** {pair['prompt']}  \n*(prompt {pair['prompt_id']}, seed {pair['seed']})*")
         paths = cands.set_index(["run_id", "sample_id"])
         for col, side in zip(st.columns(2), ("a", "b")):

@@ -1,16 +1,18 @@
-"""The leaderboard table and the overall rank.
+"""The leaderboard table, the overall score and its rank bands.
 
-Overall rank (documented in docs/dashboard.md):
-  1. per metric m with a known direction, over the models shown, min-max normalize so that the
-     best model gets 1 and the worst 0:
+Overall score (documented in docs/dashboard.md):
+  1. per counted metric m with a known direction, over the models shown, min-max normalize so
+     that the best model gets 1 and the worst 0:
         s = (v - min) / (max - min)   if higher is better
         s = (max - v) / (max - min)   if lower is better
      (every model gets 1 when all values are equal: the metric does not separate them);
-  2. overall = sum_m w_m * s_m / sum_m w_m over the metrics the model has a value for, with the
-     user's weights w_m >= 0 (default 1; metrics without a direction get no weight);
-  3. rank 1 = highest overall score (ties share a rank).
+  2. overall = coverage * sum_m w_m * s_m / sum_m w_m over the metrics the model has a value for,
+     with the weights w_m >= 0 (the page starts duplicates, derived and not-comparable metrics at
+     0, see metric_facts) and coverage = ok / planned samples (a failed sample scores 0);
+  3. the same map applied to each metric's CI ends gives an interval; models whose intervals
+     overlap share a rank band (rank_bands), rank 1 = highest overall score.
 Min-max keeps each metric's spread, unlike mean rank, so a near tie stays a near tie; it depends
-on which models are shown, which is why the rank is recomputed for every filter.
+on which models are shown, which is why the score is recomputed for every filter.
 """
 
 from __future__ import annotations

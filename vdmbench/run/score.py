@@ -24,7 +24,7 @@ from vdmbench.core import atomic
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.hashing import folder_fingerprint
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
-from vdmbench.core.resources import resolve_device, resolve_threads
+from vdmbench.core.resources import resolve_device, resolve_threads, torch_threads
 from vdmbench.core.video import VIDEO_EXTENSIONS
 from vdmbench.core.video_loader import LoadFailure, iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric, metric_class, metric_spec
@@ -190,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompts-from-filenames", action="store_true",
                     help="read each clip's prompt from its name, VBench's '{prompt}-{index}.mp4' (for clip_similarity)")
     args = ap.parse_args(argv)
-    import torch
-
     # Torch's default pool takes every core, beside the decoder processes; `auto` leaves them one,
     # as `vdmbench run` does (core/resources.py). The count is explicit: it can move low bits.
-    torch.set_num_threads(resolve_threads(args.threads))
+    # Restored afterwards, for callers that run main() in their own process (tests).
+    with torch_threads(resolve_threads(args.threads)):
+        return _score(args)
 
+
+def _score(args: argparse.Namespace) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(args.device)

@@ -252,3 +252,13 @@ def test_rules_inherit_the_defaults_key_by_key():
     assert (p.metrics["a"].min_samples, p.metrics["a"].rel, p.metrics["a"].abs) == (8, 0.1, 0.2)
     assert p.metrics["b"] == p.defaults and p.other_metrics == "ignore"
     assert parse_policy({"name": 3}).name == "3" and parse_policy(None).other_metrics == "gate"
+
+
+def test_other_metrics_gate_never_gates_a_weight_output():
+    """`other_metrics: gate` gates every shared output that is a score; a per-clip weight (frame
+    pairs of a VBench dimension, a static filter's 0/1) is declared is_score=False and left out."""
+    from vdmbench.gate.compare import _is_score
+
+    assert not _is_score("subject_consistency_weight") and not _is_score("temporal_flickering_static")
+    assert _is_score("subject_consistency") and _is_score("flicker")
+    assert _is_score("a_metric_of_an_old_run")  # undeclared: treated as a score, as before

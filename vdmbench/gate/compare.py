@@ -287,7 +287,7 @@ def compare_runs(base: RunData, cand: RunData, policy: Policy, *, force: bool = 
     not_gated: list[str] = []
     for name in sorted(common - set(gated)):
         other = policy.rule(name)
-        if other is None:
+        if other is None or not _is_score(name):  # a weight (frame pairs per clip) is not a quality
             not_gated.append(name)
         else:
             gated[name] = other
@@ -372,3 +372,12 @@ def _finite(v: float | None) -> float | None:
 def _summary(d: RunData) -> dict[str, Any]:
     keys = ("run_id", "suite", "suite_version", "suite_hash", "model", "config_hash", "git_sha", "finished_at")
     return {**{k: d.run.get(k) for k in keys}, "source": d.source}
+
+
+def _is_score(output: str) -> bool:
+    """False for an output its metric declares not to be a score (e.g. subject_consistency_weight);
+    `other_metrics: gate` never gates those. An undeclared output (an old run's) counts as a score."""
+    from vdmbench.metrics import output_declaration
+
+    found = output_declaration(output)
+    return found is None or bool(getattr(found, "is_score", True))

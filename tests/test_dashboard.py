@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -78,6 +79,9 @@ def test_leaderboard_table_directions_cis_best_and_rank(filled):
     # The best value of each metric is highlighted (styled cells in the table's proto).
     styled = str(frame(at, "overall").proto)
     assert "c8f7c5" in styled
+    columns = json.loads(frame(at, "overall").proto.columns)
+    assert columns["rank"]["pinned"] and columns["model"]["pinned"]  # stay while scrolling sideways
+    assert columns["flicker ↑"]["help"] == "mean ± half the 95% CI; n = 6-8 samples; range [0, 1]"
 
 
 def test_leaderboard_weights_sort_and_tag_filter(filled):

@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from tests._clips import moving_squares
 from vdmbench.features.flow import dis_flow, occlusion_mask, sample_points, warp
@@ -51,3 +52,23 @@ def test_warping_error_sensitive_to_a_wrong_flow():
     right = warping_error(a, b, fw, bw)[0]
     wrong = warping_error(a, b, np.zeros_like(fw), np.zeros_like(bw))[0]
     assert right < wrong
+
+
+def _old_motion_stats(flows, height, width):
+    mag = np.linalg.norm(flows.astype(np.float64), axis=-1).reshape(len(flows), -1) / np.hypot(height, width)
+    k = max(1, int(np.ceil(0.05 * mag.shape[1])))
+    return float(mag.mean()), float(np.sort(mag, axis=1)[:, -k:].mean(axis=1).mean())
+
+
+def test_motion_stats_bit_identical_to_the_old_formula():
+    from vdmbench.metrics.motion import motion_stats
+
+    clip = moving_squares(1, 5, 40, 56, seed=2, pan=1.0)[0].numpy()
+    flows = np.stack([dis_flow(clip[t], clip[t + 1]) for t in range(len(clip) - 1)])
+    assert motion_stats(flows, 40, 56) == _old_motion_stats(flows, 40, 56)
+    # Known answer: one pixel in 20 moves by (3, 4) -> |v| = 5; the top 5% are exactly those pixels.
+    still = np.zeros((2, 10, 20, 2), dtype=np.float32)
+    still.reshape(2, -1, 2)[:, ::20] = (3.0, 4.0)
+    mean, top = motion_stats(still, 10, 20)
+    assert (mean, top) == _old_motion_stats(still, 10, 20)
+    assert top == pytest.approx(5 / np.hypot(10, 20)) and mean == pytest.approx(top / 20)

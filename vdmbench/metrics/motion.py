@@ -22,9 +22,13 @@ TOP_FRACTION = 0.05
 
 def motion_stats(flows: np.ndarray, height: int, width: int) -> tuple[float, float]:
     """(mean, top-5% mean) of flow magnitudes [P, H, W, 2] normalized by the frame diagonal."""
-    mag = np.linalg.norm(flows.astype(np.float64), axis=-1).reshape(len(flows), -1) / np.hypot(height, width)
+    f = flows.astype(np.float64)
+    x, y = f[..., 0], f[..., 1]
+    # = np.linalg.norm(f, axis=-1), without numpy's slow reduction over a length-2 axis
+    mag = np.sqrt(x * x + y * y).reshape(len(flows), -1) / np.hypot(height, width)
     k = max(1, int(np.ceil(TOP_FRACTION * mag.shape[1])))
-    top = np.sort(mag, axis=1)[:, -k:].mean(axis=1)
+    # The k largest, sorted: the same array as np.sort(mag)[:, -k:], without sorting the other 95%.
+    top = np.sort(np.partition(mag, mag.shape[1] - k, axis=1)[:, -k:], axis=1).mean(axis=1)
     return float(mag.mean()), float(top.mean())
 
 

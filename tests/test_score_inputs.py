@@ -50,3 +50,12 @@ def test_metric_options_and_results_dir_like_a_suite(tmp_path, capsys):
     assert "fvd" in capsys.readouterr().out
     assert list((out / "cache" / "features").rglob("*.npy")), "the feature cache goes under --results-dir"
     assert not (tmp_path / "results").exists()
+
+
+def test_score_refuses_a_derived_metric_up_front():
+    """vbench_scores reads a run's stored values; `vdmbench score` has none: refused before any work."""
+    from vdmbench.core.errors import ConfigError
+    from vdmbench.run.score import check_inputs
+
+    with pytest.raises(ConfigError, match="vdmbench vbench score"):
+        check_inputs(["flicker", "vbench_scores"], prompts_from_filenames=False)

@@ -178,8 +178,6 @@ def test_bad_options_and_inputs(builds):
         metric.sample_values(ClipBatch(videos=torch.zeros(1, 3, 64, 64, 3, dtype=torch.uint8), fps=[8.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="needs the scorers to skip NaN per-sample values (run/score.py _score_batch, "
-                   "run/scoring.py _score_group): patch in vbench-raft's report; remove this mark once applied")
 def test_vdmbench_score_stores_no_value_for_an_excluded_clip(builds, tmp_path):
     """Through `vdmbench score`'s library function: the excluded clip has its static flag and no
     temporal_flickering value (never a NaN), and the run value is the kept clip's."""

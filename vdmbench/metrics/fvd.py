@@ -33,6 +33,8 @@ import torch
 from vdmbench.core.errors import ConfigError, MetricInputError
 from vdmbench.features.cache import FeatureCache
 from vdmbench.features.i3d import build_i3d_features
+from vdmbench.features.videomae import BACKENDS as VIDEOMAE_BACKENDS
+from vdmbench.features.videomae import build_videomae_features
 from vdmbench.metrics.base import (
     ClipBatch,
     MetricContext,
@@ -156,8 +158,8 @@ class _I3DSetMetric(VideoMetric):
     inputs = frozenset({"reference"})
     min_frames = 9  # I3D needs >= 9 frames (16 standard)
 
-    def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str = "logits",
-                 resize: int = 224, weights: str | None = None, weights_sha256: str | None = None,
+    def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str | None = None,
+                 resize: int | None = None, weights: str | None = None, weights_sha256: str | None = None,
                  n_boot: int = 200, ci: bool = True, repeat_frames: int = 1, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
         ctx = self.context
@@ -165,15 +167,24 @@ class _I3DSetMetric(VideoMetric):
         if int(repeat_frames) != repeat_frames or repeat_frames < 1:
             raise ConfigError(f"{self.name}: repeat_frames must be a whole number >= 1, got {repeat_frames!r}")
         self.repeat_frames = int(repeat_frames)
-        self.min_frames = -(-type(self).min_frames // self.repeat_frames)  # 9 frames after repeating
+        videomae = features in VIDEOMAE_BACKENDS  # content-debiased FVD (cd-fvd): VideoMAE-v2 features
+        # I3D needs 9 frames; VideoMAE-v2 one tubelet (2; cd-fvd's protocol gives it 16).
+        self.min_frames = -(-(2 if videomae else type(self).min_frames) // self.repeat_frames)
         weights = weights or ctx.weights_path.get(features)
-        # FVD and KVD of one run share the loaded I3D (their clip features meet in the disk cache).
-        key = ("i3d", features, layer, int(resize), weights, weights_sha256, ctx.seed, ctx.device,
+        # FVD and KVD of one run share the loaded extractor (their clip features meet in the disk cache).
+        key = ("i3d", features, layer, resize, weights, weights_sha256, ctx.seed, ctx.device,
                ctx.batch_size, ctx.precision)
-        self.extractor, info = ctx.shared.model(key, lambda: build_i3d_features(
-            features, layer=layer, resize=int(resize), weights=weights, weights_sha256=weights_sha256,
-            seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size, precision=ctx.precision,
-        ))
+        if videomae:
+            self.extractor, info = ctx.shared.model(key, lambda: build_videomae_features(
+                features, layer=layer or "fc_norm", resize=resize, weights=weights, weights_sha256=weights_sha256,
+                seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size, precision=ctx.precision,
+            ))
+        else:
+            self.extractor, info = ctx.shared.model(key, lambda: build_i3d_features(
+                features, layer=layer or "logits", resize=int(resize or 224), weights=weights,
+                weights_sha256=weights_sha256, seed=ctx.seed, device=ctx.device, batch_size=ctx.batch_size,
+                precision=ctx.precision,
+            ))
         self.info = dict(info)
         if self.repeat_frames > 1:
             self.info["repeat_frames"] = self.repeat_frames
@@ -182,6 +193,8 @@ class _I3DSetMetric(VideoMetric):
 
     @property
     def comparable(self) -> bool:
+        if "comparable" in self.info:  # the extractor says (VideoMAE-v2: False for random weights, fp16)
+            return bool(self.info["comparable"]) and self.repeat_frames == 1
         return (self.info["features"] != "random-i3d" and self.info["resize"] in (224, "export (224)")
                 and self.repeat_frames == 1)
 

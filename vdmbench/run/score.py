@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ from vdmbench.core.resources import resolve_device, resolve_threads, torch_threa
 from vdmbench.core.video import VIDEO_EXTENSIONS
 from vdmbench.core.video_loader import LoadFailure, iterate_videos, stack_by_shape
 from vdmbench.metrics import ClipBatch, MetricContext, build_metric, metric_class, metric_spec
+from vdmbench.metrics.base import DerivedMetric
 from vdmbench.run.reference_sets import folder_loader
 
 _INDEXED = re.compile(r"(.+)-(\d+)")
@@ -83,6 +85,9 @@ def check_inputs(metric_specs: list[Any], prompts_from_filenames: bool) -> None:
     given = {"fps", "reference"} | ({"prompts"} if prompts_from_filenames else set())
     for spec in metric_specs:
         m = metric_class(metric_spec(spec)[0])
+        if issubclass(m, DerivedMetric):
+            raise ConfigError(f"metric {m.name!r} is computed from other metrics' stored values at the end of a run; "
+                              "for VBench's scores of a folder use `vdmbench vbench score DIR`")
         missing = set(m.inputs) - given
         if missing == {"prompts"}:
             raise ConfigError(f"metric {m.name!r} needs each clip's prompt: name the files '{{prompt}}-{{index}}.mp4' "
@@ -160,7 +165,9 @@ def _score_batch(metrics: list[Any], batch: ClipBatch, failed: dict[str, str]) -
             m.update(batch, values=mvalues)
             for k, v in mvalues.items():
                 for j, n in enumerate(names):
-                    per_clip[n][k] = float(v[j])
+                    x = float(v[j])
+                    if math.isfinite(x):  # NaN: no value for this clip (one a filter excluded)
+                        per_clip[n][k] = x
         else:
             m.update(batch)
     return per_clip

@@ -29,7 +29,7 @@ import os
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from torch import nn
 
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.features import weights as W
+from vdmbench.features.batched import PRECISIONS, BatchedFeatures
 
 NOT_COMPARABLE = "not comparable with published numbers"
 BACKENDS = ("videomae-v2", "random-videomae-v2")
@@ -261,27 +262,6 @@ def load_videomae_state_dict(model: VideoMAEv2, state: Mapping[str, torch.Tensor
     return model
 
 
-@dataclass
-class VideoMAEFeatures:
-    """Callable uint8 videos [B, T, H, W, 3] -> float64 features [B, dim], batched on a device."""
-
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    dim: int
-    id: str  # backend + weights + preprocessing + precision, for caches and reports
-    device: str = "cpu"
-    batch_size: int = 8
-    precision: str = "fp32"
-
-    @torch.no_grad()
-    def __call__(self, videos: torch.Tensor) -> torch.Tensor:
-        out = [self.forward(chunk.to(self.device, non_blocking=True)).to(torch.float64).cpu()
-               for chunk in videos.split(max(1, self.batch_size))]
-        return torch.cat(out) if out else torch.zeros(0, self.dim, dtype=torch.float64)
-
-
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
 def build_videomae_features(
     backend: str,
     *,
@@ -295,7 +275,7 @@ def build_videomae_features(
     precision: str = "fp32",
     cache_dir: Path | None = None,
     config: VideoMAEConfig | None = None,
-) -> tuple[VideoMAEFeatures, dict]:
+) -> tuple[BatchedFeatures, dict]:
     """The VideoMAE-v2 extractor for `backend` (videomae-v2 | random-videomae-v2) and a description.
 
     `config` overrides the architecture (tests: a small width with the real key format); by default
@@ -340,7 +320,7 @@ def build_videomae_features(
 
     ident = hashlib.sha256(f"{backend}|{tag}|{cfg}|{layer}|{precision}".encode()).hexdigest()[:16]
     info["extractor_id"] = ident
-    return VideoMAEFeatures(forward, cfg.embed_dim, ident, device, batch_size, precision), info
+    return BatchedFeatures(forward, cfg.embed_dim, ident, device, batch_size, precision), info
 
 
 def giant_parameter_count() -> int:

@@ -27,7 +27,7 @@ import os
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import Mapping, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ from torch import nn
 
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.features import weights as W
+from vdmbench.features.batched import PRECISIONS, BatchedFeatures
 
 NOT_COMPARABLE = "not comparable with published numbers"
 BACKENDS = ("vjepa", "random-vjepa")
@@ -309,27 +310,6 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True, assign=True)
 
 
-@dataclass
-class VJEPAFeatures:
-    """Callable uint8 videos [B, T, H, W, 3] -> float64 features [B, dim], batched on a device."""
-
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    dim: int
-    id: str
-    device: str = "cpu"
-    batch_size: int = 8
-    precision: str = "fp32"
-
-    @torch.no_grad()
-    def __call__(self, videos: torch.Tensor) -> torch.Tensor:
-        out = [self.forward(chunk.to(self.device, non_blocking=True)).to(torch.float64).cpu()
-               for chunk in videos.split(max(1, self.batch_size))]
-        return torch.cat(out) if out else torch.zeros(0, self.dim, dtype=torch.float64)
-
-
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
 def _size(resize: int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
     if resize is None:
         return None
@@ -354,7 +334,7 @@ def build_vjepa_features(
     precision: str = "fp32",
     cache_dir: Path | None = None,
     config: VJEPAConfig | None = None,
-) -> tuple[VJEPAFeatures, dict]:
+) -> tuple[BatchedFeatures, dict]:
     """The V-JEPA extractor for `backend` (vjepa | random-vjepa) and a description of it.
 
     `config` overrides the architecture (tests: small widths with the real key names)."""
@@ -405,4 +385,4 @@ def build_vjepa_features(
 
     ident = hashlib.sha256(f"{backend}|{tag}|{cfg}|{pooling}|{size}|{precision}".encode()).hexdigest()[:16]
     info["extractor_id"] = ident
-    return VJEPAFeatures(forward, cfg.embed_dim, ident, device, batch_size, precision), info
+    return BatchedFeatures(forward, cfg.embed_dim, ident, device, batch_size, precision), info

@@ -443,6 +443,7 @@ _DELEGATED: dict[str, tuple[str, str]] = {
     "merge": ("vdmbench.cli.merge:main", "merge the shards of a sharded run"),
     "reproduce": ("vdmbench.cli.reproduce:main", "re-run a stored run from its manifest and diff it"),
     "score": ("vdmbench.run.score:main", "score videos with metrics (distributed with torchrun)"),
+    "judge": ("vdmbench.cli.judge:main", "a VLM judge's verdicts between stored runs, ratings, agreement with people"),
     "vbench": ("vdmbench.cli.vbench:main", "VBench: import prompts, export clips, check a folder, score a folder"),
 }
 

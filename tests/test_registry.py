@@ -229,3 +229,9 @@ def test_list_metrics_shows_the_plugin_and_a_run_scores_it(plugin, vdmbench_cli,
     details, = con.execute("SELECT details FROM run_metrics WHERE metric = 'mean_brightness'").fetchone()
     assert n == 12 and 0.5 < lo <= hi < 0.6  # grey 128 with a white square
     assert '"higher_is_better": true' in details
+
+
+def test_list_metrics_marks_weights_as_not_scores(vdmbench_cli, monkeypatch):
+    listed = vdmbench_cli("list", "metrics", check=True).stdout
+    assert "appearance_style ↑, appearance_style_weight (a weight, not a score)" in listed, listed
+    assert "flicker ↑, flicker_mean_abs_diff ↓" in listed

@@ -407,7 +407,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                       title="metrics")
         for name, cls in sorted(available_metrics().items()):
             doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-            outputs = ", ".join(f"{o} {'↑' if o.higher_is_better else '↓'}" for o in cls.outputs)
+            outputs = ", ".join(f"{o} {'↑' if o.higher_is_better else '↓'}" if getattr(o, "is_score", True)
+                                else f"{o} (a weight, not a score)" for o in cls.outputs)
             table.add_row(name, outputs, "per clip" if cls.per_sample else "per set",
                           ", ".join(sorted(cls.inputs)) or "-", doc[0] if doc else "")
         console.print(table)

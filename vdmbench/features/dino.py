@@ -28,6 +28,7 @@ from torch import nn
 
 from vdmbench.core.errors import ConfigError
 from vdmbench.features.openai_clip import frames_nchw_float, normalize, short_side_size
+from vdmbench.features.transformer_parts import Mlp
 from vdmbench.features.weights import ResolvedWeights, WeightSpec, check_state_dict, load_state_dict, resolve
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,17 +77,6 @@ class Attention(nn.Module):
         q, k, v = qkv[0], qkv[1], qkv[2]
         attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # DINO's explicit softmax
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()  # exact (erf) GELU, as DINO
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class Block(nn.Module):

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdmbench.core.errors import WeightsError
+from vdmbench.features.transformer_parts import Mlp
 from vdmbench.features.weights import WeightSpec, check_state_dict
 
 # pyiqa's release asset; VBench keeps the same file under its cache (vbench/utils.py init_submodules).
@@ -183,16 +184,6 @@ class MultiHeadAttention(nn.Module):
         pair = mask[:, None, :, None] & mask[:, None, None, :]
         logits = logits.masked_fill(~pair, -1e3)  # pyiqa's value, not -inf: padded rows stay finite
         return self.out((logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class TransformerBlock(nn.Module):

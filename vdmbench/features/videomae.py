@@ -38,6 +38,7 @@ from torch import nn
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.features import weights as W
 from vdmbench.features.batched import PRECISIONS, BatchedFeatures
+from vdmbench.features.transformer_parts import Mlp
 
 NOT_COMPARABLE = "not comparable with published numbers"
 BACKENDS = ("videomae-v2", "random-videomae-v2")
@@ -123,16 +124,6 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
-class Mlp(nn.Module):
-    def __init__(self, cfg: VideoMAEConfig) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(cfg.embed_dim, cfg.mlp_hidden)
-        self.fc2 = nn.Linear(cfg.mlp_hidden, cfg.embed_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU, nn.GELU's default
-
-
 class Block(nn.Module):
     """Pre-norm transformer block (no layer scale: the checkpoint has no gamma_1/gamma_2)."""
 
@@ -141,7 +132,7 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(cfg.embed_dim, eps=cfg.ln_eps)
         self.attn = Attention(cfg)
         self.norm2 = nn.LayerNorm(cfg.embed_dim, eps=cfg.ln_eps)
-        self.mlp = Mlp(cfg)
+        self.mlp = Mlp(cfg.embed_dim, cfg.mlp_hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

@@ -36,6 +36,7 @@ from torch import nn
 from vdmbench.core.errors import ConfigError, MetricInputError, WeightsError
 from vdmbench.features import weights as W
 from vdmbench.features.batched import PRECISIONS, BatchedFeatures
+from vdmbench.features.transformer_parts import Mlp
 
 NOT_COMPARABLE = "not comparable with published numbers"
 BACKENDS = ("vjepa", "random-vjepa")
@@ -110,16 +111,6 @@ class Attention(nn.Module):
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class Block(nn.Module):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from vdmbench.core.errors import ConfigError, WeightsError
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
+from vdmbench.metrics.random_weights import RandomWeightsMark
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
@@ -205,7 +206,9 @@ def _local_weights(model: str, pretrained: str, explicit: str | None):
     return None
 
 
-class _ClipMetric(PerSampleMetric):
+class _ClipMetric(RandomWeightsMark, PerSampleMetric):
+    network = "CLIP"
+
     def __init__(self, context: MetricContext | None = None, *, model: str = DEFAULT_MODEL,
                  pretrained: str | None = DEFAULT_PRETRAINED, weights: str | None = None, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
@@ -218,16 +221,6 @@ class _ClipMetric(PerSampleMetric):
         self.info = dict(info)
         self._kind = "clip-frames|" + "|".join(map(str, key[1:]))
         self._reader = ctx.shared.register(self._kind)
-
-    @property
-    def comparable(self) -> bool:
-        return self.info["pretrained"] != "random"
-
-    def describe(self) -> dict[str, Any]:
-        d = {**super().describe(), **self.info}
-        if not self.comparable:
-            d["label"] = "not comparable with published numbers (random CLIP weights)"
-        return d
 
     def frame_embeddings(self, videos: torch.Tensor) -> torch.Tensor:
         """uint8 [B, T, H, W, 3] -> unit-norm float64 [B, T, D], computed once per clip and run."""

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from vdmbench.core.errors import ConfigError
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
+from vdmbench.metrics.random_weights import RandomWeightsMark
 
 PREPROCESSING_MODES = ("longer", "shorter", "shorter_centercrop", "None")
 MAX_SIDE = 512  # VBench's limit for the side its mode names
@@ -83,7 +84,8 @@ def _musiq_builder(weights: str | None, sha256: str | None, pretrained: str, see
                               "weights_source": found.source}
 
 
-class ImagingQuality(PerSampleMetric):
+class ImagingQuality(RandomWeightsMark, PerSampleMetric):
+    network = "MUSIQ"
     name = "imaging_quality"
     outputs = (
         Output("imaging_quality", higher_is_better=True, range=None,
@@ -111,16 +113,6 @@ class ImagingQuality(PerSampleMetric):
         self.info = {"model": "MUSIQ (pyiqa layout)", "pretrained": pretrained, **info,
                      "preprocessing_mode": preprocessing_mode, "resize_antialias": self.antialias,
                      "vbench_gpu_compat": self.gpu_compat, "frames": "all"}
-
-    @property
-    def comparable(self) -> bool:
-        return self.info["pretrained"] != "random"
-
-    def describe(self) -> dict[str, Any]:
-        d = {**super().describe(), **self.info}
-        if not self.comparable:
-            d["label"] = "not comparable with published numbers (random MUSIQ weights)"
-        return d
 
     @contextlib.contextmanager
     def _numerics(self) -> Iterator[None]:

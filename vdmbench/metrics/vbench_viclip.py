@@ -31,11 +31,13 @@ import torch
 
 from vdmbench.features.viclip import CLIP_BPE_SHA256, ViclipConfig, ViclipEncoder, build_viclip
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
+from vdmbench.metrics.random_weights import RandomWeightsMark
 
 RANDOM = ("random", "none")
 
 
-class _ViclipMetric(PerSampleMetric):
+class _ViclipMetric(RandomWeightsMark, PerSampleMetric):
+    network = "ViCLIP"
     inputs = frozenset({"prompts"})
 
     def __init__(self, context: MetricContext | None = None, *, weights: str | None = None,
@@ -64,16 +66,6 @@ class _ViclipMetric(PerSampleMetric):
         self.info = dict(info)
         self._kind = "viclip-video|" + "|".join(map(str, key[1:]))
         self._reader = ctx.shared.register(self._kind)
-
-    @property
-    def comparable(self) -> bool:
-        return self.info["pretrained"] != "random"
-
-    def describe(self) -> dict[str, Any]:
-        d = {**super().describe(), **self.info}
-        if not self.comparable:
-            d["label"] = "not comparable with published numbers (random ViCLIP weights)"
-        return d
 
     def video_embeddings(self, videos: torch.Tensor) -> torch.Tensor:
         """uint8 [B, T, H, W, 3] -> unit-norm float32 [B, D], computed once per clip and run."""

@@ -341,6 +341,26 @@ class Store:
         with self._connect() as con:
             return _votes.of_suite(con, suite)
 
+    # -- judge votes -------------------------------------------------------------------------
+    def record_judge_votes(self, votes: pd.DataFrame, *, suite: str, judge: str, criterion: str) -> int:
+        """Store a VLM judge's pairwise verdicts (the DataFrame `compare_runs` gives: prompt_id,
+        seed, run_a, sample_a, model_a, run_b, sample_b, model_b, winner a | b | tie | None, and
+        optionally forward/backward raw replies) in one transaction. `judge` is the judge's
+        identity string. Idempotent: a pair judged again by the same judge on the same criterion
+        replaces its row (whichever run came first). Returns the number of pairs written."""
+        with self._transaction() as con:
+            return _votes.record_judge(con, votes, suite, judge, criterion)
+
+    def judge_votes(self, suite: str, criterion: str | None = None) -> pd.DataFrame:
+        """The judge votes on a suite (all criteria when None), oldest first, with the table's
+        columns: vote_id, suite, judge, criterion, prompt_id, seed, run_a, sample_a, model_a,
+        run_b, sample_b, model_b, winner, forward, backward, created_at. A DataFrame; empty (same
+        columns) for a file that predates the table (schema < 5)."""
+        with self._connect() as con:
+            if not _schema.has_table(con, "judge_votes"):
+                return pd.DataFrame(columns=list(_votes.JUDGE_VOTE_COLUMNS))
+            return _votes.judge_of_suite(con, suite, criterion)
+
     # -- export ------------------------------------------------------------------------------
     def stored_tables(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(samples with every column, per-sample values, run metrics) of the run (exact id) as

@@ -14,7 +14,7 @@ import pandas as pd
 from vdmbench.core.errors import StoreError
 from vdmbench.store.engine import Connection
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each entry migrates from version i to i+1; append, never edit, so old files upgrade in order.
 MIGRATIONS: list[list[str]] = [
@@ -60,10 +60,20 @@ MIGRATIONS: list[list[str]] = [
         # One name for one concept: the model config (a YAML of adapters/) that made the run.
         "ALTER TABLE runs RENAME COLUMN adapter_config TO model_config",
     ],
+    [
+        # A VLM judge's pairwise verdicts, next to the human ones, so the two can be compared.
+        # judge: the judge's identity (backend/model/revision/template version); winner a | b | tie,
+        # NULL when a call failed; forward/backward: the raw replies of the two orders.
+        """CREATE TABLE IF NOT EXISTS judge_votes (vote_id VARCHAR PRIMARY KEY, suite VARCHAR NOT NULL,
+            judge VARCHAR NOT NULL, criterion VARCHAR NOT NULL, prompt_id VARCHAR NOT NULL, seed BIGINT NOT NULL,
+            run_a VARCHAR NOT NULL, sample_a VARCHAR NOT NULL, model_a VARCHAR NOT NULL, run_b VARCHAR NOT NULL,
+            sample_b VARCHAR NOT NULL, model_b VARCHAR NOT NULL, winner VARCHAR, forward VARCHAR,
+            backward VARCHAR, created_at TIMESTAMP)""",
+    ],
 ]
 
 # The tables a current file has (what load_frames may fill).
-TABLES = ("runs", "samples", "sample_metrics", "run_metrics", "generations", "arena_votes")
+TABLES = ("runs", "samples", "sample_metrics", "run_metrics", "generations", "arena_votes", "judge_votes")
 
 
 def migrate(con: Connection, path: Path) -> None:

@@ -81,7 +81,16 @@ def print_run_summary(runner: Runner, summary: RunSummary, console: Console | No
         console.print(f"  failed {sample_id}: {error}", markup=False)
     if len(failed) > SHOWN_FAILURES:
         console.print(f"  ... and {len(failed) - SHOWN_FAILURES} more (`vdmbench export {summary.run_id}` has every error)")
+    print_ladder_warnings(summary.metrics, console)
     print_leaderboard(runner.store, runner.suite.name, console)
+
+
+def print_ladder_warnings(rows: Sequence[dict], console: Console) -> None:
+    """A set metric whose value still moved at the last doubling of clips (vdmbench.core.ladder)."""
+    for row in rows:
+        details = row.get("details") or {}
+        if details.get("settled") is False and details.get("ladder_warning"):
+            console.print(f"  warning: {details['ladder_warning']} ({details.get('ladder_rule', '')})", markup=False)
 
 
 def print_plan(runner: Runner, console: Console | None = None) -> None:

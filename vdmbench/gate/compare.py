@@ -35,7 +35,7 @@ from vdmbench.gate.policy import MetricRule, Policy, check_direction, declared_d
 
 # Details that describe one run's outcome rather than how the metric is computed.
 _VOLATILE_DETAILS = {"n", "n_reference", "ci_low", "ci_high", "ci", "warning", "note", "kvd_std", "subset_size",
-                     "subsets", "seconds"}
+                     "subsets", "seconds", "ladder", "ladder_rule", "settled", "ladder_warning"}
 
 
 class NotComparableError(ConfigError):

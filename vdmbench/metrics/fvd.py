@@ -16,6 +16,22 @@ clips with the reference fixed; it needs each clip's features (d float32 per cli
 turns it off). Below 256 clips FVD is strongly biased: it is reported with a warning, never padded
 by repeating clips.
 
+Sample efficiency (`ladder: true`, the default; vdmbench.core.ladder): besides the value at n,
+FVD and KVD store their value and CI on nested subsets of 64, 128, 256, ... generated clips (the
+prefixes of one permutation drawn with the context seed; the reference set always in full), in
+`describe()["ladder"]`, and whether the value has settled by the rule in `ladder_rule`: the value
+at n may differ from the value at the largest size <= n/2 by at most half the 95% CI at n
+(without a CI, 5% of the value). Each subset's value and CI are exactly what a fresh metric fed
+those clips (in that order, as one batch) computes; they come from the kept per-clip features
+(the extractors' outputs are float32, so the float32 copy is exact), never a second extraction.
+The ladder needs those features even with `ci: false`; `ladder: false` and `ci: false` together
+keep FVD's memory constant in n. Its cost: one FVD and one bootstrap per size (sizes double, so
+together less than about twice the full-n CI).
+
+VideoMAE-v2 (content-debiased FVD) on clips of other than 16 frames is computed as cd-fvd does
+(the position table resampled in time) but cd-fvd's protocol and published numbers are 16
+frames: such a result has `comparable` False and a `frames_warning` in its details.
+
 Clips shorter than I3D's 9 frames (the bundled 8-frame reference models) can be scored with
 `repeat_frames: k`: every frame of generated and real clips alike is shown k times. The number
 then ranks models on the same footing but is not the FVD protocol, and is labelled so.
@@ -31,9 +47,12 @@ import numpy as np
 import torch
 
 from vdmbench.core.errors import ConfigError, MetricInputError
+from vdmbench.core.ladder import Interval, build_ladder, ladder_details
 from vdmbench.features.cache import FeatureCache
 from vdmbench.features.i3d import build_i3d_features
+from vdmbench.features.memory import extract
 from vdmbench.features.videomae import BACKENDS as VIDEOMAE_BACKENDS
+from vdmbench.features.videomae import PROTOCOL_FRAMES as VIDEOMAE_FRAMES
 from vdmbench.features.videomae import build_videomae_features
 from vdmbench.metrics.base import (
     ClipBatch,
@@ -160,14 +179,21 @@ class _I3DSetMetric(VideoMetric):
 
     def __init__(self, context: MetricContext | None = None, *, features: str = "i3d", layer: str | None = None,
                  resize: int | None = None, weights: str | None = None, weights_sha256: str | None = None,
-                 n_boot: int = 200, ci: bool = True, repeat_frames: int = 1, **kwargs: Any) -> None:
+                 n_boot: int = 200, ci: bool = True, repeat_frames: int = 1, ladder: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
         ctx = self.context
         self.n_boot, self.ci = int(n_boot), bool(ci)
+        if not isinstance(ladder, bool):
+            raise ConfigError(f"{self.name}: ladder must be true or false, got {ladder!r}")
+        self.ladder = ladder
         if int(repeat_frames) != repeat_frames or repeat_frames < 1:
             raise ConfigError(f"{self.name}: repeat_frames must be a whole number >= 1, got {repeat_frames!r}")
         self.repeat_frames = int(repeat_frames)
         videomae = features in VIDEOMAE_BACKENDS  # content-debiased FVD (cd-fvd): VideoMAE-v2 features
+        # Frame counts the extractor saw (after repeat_frames): cd-fvd's protocol is 16 for VideoMAE-v2.
+        self.protocol_frames = VIDEOMAE_FRAMES if videomae else None
+        self.frames_seen: set[int] = set()
         # I3D needs 9 frames; VideoMAE-v2 one tubelet (2; cd-fvd's protocol gives it 16).
         self.min_frames = -(-(2 if videomae else type(self).min_frames) // self.repeat_frames)
         weights = weights or ctx.weights_path.get(features)
@@ -193,10 +219,26 @@ class _I3DSetMetric(VideoMetric):
 
     @property
     def comparable(self) -> bool:
+        if self.off_protocol_frames():
+            return False
         if "comparable" in self.info:  # the extractor says (VideoMAE-v2: False for random weights, fp16)
             return bool(self.info["comparable"]) and self.repeat_frames == 1
         return (self.info["features"] != "random-i3d" and self.info["resize"] in (224, "export (224)")
                 and self.repeat_frames == 1)
+
+    def off_protocol_frames(self) -> list[int]:
+        """Frame counts seen that the backend's protocol does not use (VideoMAE-v2: all but 16)."""
+        if self.protocol_frames is None:
+            return []
+        return sorted(t for t in self.frames_seen if t != self.protocol_frames)
+
+    def frames_warning(self) -> str | None:
+        off = self.off_protocol_frames()
+        if not off:
+            return None
+        return (f"{self.info['features']} on {'/'.join(map(str, off))}-frame clips: cd-fvd's protocol and published "
+                f"numbers use {self.protocol_frames} frames (the position table is resampled in time as cd-fvd does), "
+                "so this value is not comparable with published content-debiased FVD")
 
     def describe(self) -> dict[str, Any]:
         d = {**super().describe(), **self.info, "reference_id": self.context.reference_id, **self.summary}
@@ -204,7 +246,22 @@ class _I3DSetMetric(VideoMetric):
             d["label"] = NOT_COMPARABLE
         if self.repeat_frames > 1:
             d["protocol_note"] = f"each frame shown {self.repeat_frames} times (clips shorter than 9 frames)"
+        warn = self.frames_warning()
+        if warn is not None:
+            d["frames"], d["frames_warning"] = sorted(self.frames_seen), warn
         return d
+
+    def reset(self) -> None:
+        super().reset()
+        self.frames_seen = set()
+
+    def _extract(self, videos: torch.Tensor) -> torch.Tensor:
+        return extract(self.extractor, videos, str(self.info.get("features", self.name)))
+
+    def _warn_frames(self) -> None:
+        warn = self.frames_warning()
+        if warn is not None:
+            warnings.warn(warn, stacklevel=3)
 
     def _videos(self, data: ClipBatch | torch.Tensor) -> tuple[torch.Tensor, list[str]]:
         if isinstance(data, ClipBatch):
@@ -218,18 +275,19 @@ class _I3DSetMetric(VideoMetric):
             shas = []
         if self.repeat_frames > 1:
             videos = videos.repeat_interleave(self.repeat_frames, dim=1)
+        self.frames_seen.add(int(videos.shape[1]))
         return videos, shas
 
     def features(self, data: ClipBatch | torch.Tensor) -> torch.Tensor:
         """float64 [B, d] features of uint8 clips, read from / written to the cache by sha256."""
         videos, shas = self._videos(data)
         if not (self.cache.enabled and shas):
-            return self.extractor(videos)
+            return self._extract(videos)
         keys = [f"clip|{s}|{tuple(videos.shape[1:])}" for s in shas]
         found = [self.cache.get(k) for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
-            fresh = self.extractor(videos[todo])
+            fresh = self._extract(videos[todo])
             for i, f in zip(todo, fresh):
                 found[i] = arr = f.numpy()
                 self.cache.put(keys[i], arr)
@@ -247,7 +305,7 @@ class _I3DSetMetric(VideoMetric):
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
-        parts = [self.extractor(self._videos(b)[0]).numpy() for b in ctx.reference()]
+        parts = [self._extract(self._videos(b)[0]).numpy() for b in ctx.reference()]
         feats = np.concatenate(parts) if parts else np.zeros((0, self.extractor.dim))
         if key is not None and len(feats):
             self.cache.put(key, feats)
@@ -255,7 +313,8 @@ class _I3DSetMetric(VideoMetric):
 
 
 class FVD(_I3DSetMetric):
-    """Fréchet Video Distance. Options: features, layer, covariance, resize, weights, n_boot, ci."""
+    """Fréchet Video Distance. Options: features, layer, covariance, resize, weights, n_boot, ci, ladder,
+    repeat_frames."""
 
     name = "fvd"
     fake_sum: torch.Tensor
@@ -279,7 +338,8 @@ class FVD(_I3DSetMetric):
             self.add_state(f"{side}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        if self.ci:
+        self.keep_feats = self.ci or self.ladder  # the bootstrap and the ladder need each clip's features
+        if self.keep_feats:
             self.add_state("fake_feats", [], dist_reduce_fx="cat")
 
     def _add(self, side: str, f: torch.Tensor) -> None:
@@ -291,8 +351,8 @@ class FVD(_I3DSetMetric):
         """Add generated clips (a ClipBatch or uint8 [B, T, H, W, 3])."""
         f = self.features(batch).to(self.fake_sum.device)
         self._add("fake", f)
-        if self.ci:
-            self.fake_feats.append(f.to(torch.float32))
+        if self.keep_feats:
+            self.fake_feats.append(f.to(torch.float32))  # exact: the extractors' outputs are float32
 
     def update_real(self, batch: ClipBatch | torch.Tensor) -> None:
         """Add real clips (instead of the suite's reference set)."""
@@ -309,24 +369,54 @@ class FVD(_I3DSetMetric):
             raise MetricInputError(f"fvd: the reference set has {len(feats)} clips; at least 2 are needed")
         return feats.mean(0), np.cov(feats, rowvar=False, ddof=ddof), len(feats)
 
+    def _fvd(self, fake_sum: np.ndarray, fake_outer: np.ndarray, n: int, feats: np.ndarray | None,
+             mu_r: np.ndarray, cov_r: np.ndarray) -> Interval:
+        """FVD of generated clips given by their sums (and float32 features for the CI) against
+        fixed real statistics: value, ci_low, ci_high (None, None without a CI)."""
+        ddof = COVARIANCES[self.covariance]
+        mu_f, cov_f = stats_from_sums(fake_sum, fake_outer, n, ddof)
+        value = frechet_distance(mu_f, cov_f, mu_r, cov_r)
+        if not (self.ci and self.n_boot > 0) or feats is None:
+            return value, None, None
+        boot = bootstrap_fvd(feats.astype(np.float64), mu_r, cov_r, ddof, self.n_boot, self.context.seed)
+        low, high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        return value, low, high
+
+    def _fake_feats(self) -> np.ndarray:
+        state: Any = self.fake_feats
+        feats = torch.cat(state) if isinstance(state, list) else state  # a tensor after a dist sync
+        return feats.cpu().numpy()
+
+    def _ladder(self, n: int, feats: np.ndarray, full: Interval, mu_r: np.ndarray, cov_r: np.ndarray) -> dict[str, Any]:
+        all64 = torch.from_numpy(feats).to(torch.float64)
+        d = all64.shape[1]
+
+        def on_subset(idx: np.ndarray) -> Interval:
+            # The states a fresh FVD holds after update() with exactly these clips as one batch.
+            f = all64[torch.from_numpy(idx)]
+            fake_sum = torch.zeros(d, dtype=torch.float64) + f.sum(0)
+            fake_outer = torch.zeros(d, d, dtype=torch.float64) + f.T @ f
+            return self._fvd(fake_sum.numpy(), fake_outer.numpy(), len(idx), feats[idx], mu_r, cov_r)
+
+        return ladder_details("FVD", build_ladder(n, self.context.seed, full, on_subset))
+
     def compute(self) -> dict[str, float]:
         n = int(self.fake_n)
         if n < 2:
             raise MetricInputError(f"fvd: needs at least 2 generated clips, got {n} (256 or more recommended)")
-        ddof = COVARIANCES[self.covariance]
         mu_r, cov_r, n_real = self._real_stats()
-        mu_f, cov_f = stats_from_sums(self.fake_sum.cpu().numpy(), self.fake_outer.cpu().numpy(), n, ddof)
-        value = frechet_distance(mu_f, cov_f, mu_r, cov_r)
+        feats = self._fake_feats() if self.keep_feats else None
+        full = self._fvd(self.fake_sum.cpu().numpy(), self.fake_outer.cpu().numpy(), n, feats, mu_r, cov_r)
+        value, low, high = full
         result: dict[str, float] = {"fvd": value}
         self.summary = {"n": n, "n_reference": n_real}
-        if self.ci and self.n_boot > 0:
-            state: Any = self.fake_feats
-            feats = torch.cat(state) if isinstance(state, list) else state  # a tensor after a dist sync
-            boot = bootstrap_fvd(feats.cpu().numpy().astype(np.float64), mu_r, cov_r, ddof, self.n_boot,
-                                 self.context.seed)
-            result["fvd_ci_low"], result["fvd_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
-            self.summary.update(ci_low=result["fvd_ci_low"], ci_high=result["fvd_ci_high"],
+        if low is not None and high is not None:
+            result["fvd_ci_low"], result["fvd_ci_high"] = low, high
+            self.summary.update(ci_low=low, ci_high=high,
                                 ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        if self.ladder and feats is not None:
+            self.summary.update(self._ladder(n, feats, full, mu_r, cov_r))
+        self._warn_frames()
         if min(n, n_real) < MIN_SAMPLES:
             msg = (f"FVD on {n} generated / {n_real} real clips: below {MIN_SAMPLES} clips FVD is strongly biased "
                    "and not comparable with published values")
@@ -336,7 +426,8 @@ class FVD(_I3DSetMetric):
 
 
 class KVD(_I3DSetMetric):
-    """Kernel Video Distance: polynomial MMD^2 on I3D features, averaged over random subsets (KID-style)."""
+    """Kernel Video Distance: polynomial MMD^2 on I3D features, averaged over random subsets (KID-style).
+    Options: those of FVD but covariance, plus subsets and subset_size."""
 
     name = "kvd"
     fake_feats: list[torch.Tensor]
@@ -365,6 +456,20 @@ class KVD(_I3DSetMetric):
             return torch.cat(state).cpu().numpy() if state else np.zeros((0, 0))
         return state.cpu().numpy()
 
+    def _kvd(self, fake: np.ndarray, real: np.ndarray) -> tuple[Interval, int, np.ndarray]:
+        """KVD of `fake` against `real`: (value, ci_low, ci_high), the subset size, the subsets' values."""
+        m = min(self.subset_size, len(fake), len(real))
+        rng = np.random.default_rng(self.context.seed)
+        vals = np.array([
+            polynomial_mmd(fake[rng.choice(len(fake), m, replace=False)], real[rng.choice(len(real), m, replace=False)])
+            for _ in range(max(1, self.subsets))
+        ])
+        if not (self.ci and self.n_boot > 0):
+            return (float(vals.mean()), None, None), m, vals
+        boot = bootstrap_mmd(fake, real, self.n_boot, rng)
+        low, high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        return (float(vals.mean()), low, high), m, vals
+
     def compute(self) -> dict[str, float]:
         fake = self._cat(self.fake_feats).astype(np.float64)
         real = self._cat(self.real_feats).astype(np.float64)
@@ -372,20 +477,18 @@ class KVD(_I3DSetMetric):
             real = self.reference_features()
         if len(fake) < 2 or len(real) < 2:
             raise MetricInputError(f"kvd: needs at least 2 generated and 2 real clips, got {len(fake)} and {len(real)}")
-        m = min(self.subset_size, len(fake), len(real))
-        rng = np.random.default_rng(self.context.seed)
-        vals = np.array([
-            polynomial_mmd(fake[rng.choice(len(fake), m, replace=False)], real[rng.choice(len(real), m, replace=False)])
-            for _ in range(max(1, self.subsets))
-        ])
-        result = {"kvd": float(vals.mean())}
+        full, m, vals = self._kvd(fake, real)
+        result = {"kvd": full[0]}
         self.summary = {"n": len(fake), "n_reference": len(real), "subset_size": m, "subsets": len(vals),
                         "kvd_std": float(vals.std())}
-        if self.ci and self.n_boot > 0:
-            boot = bootstrap_mmd(fake, real, self.n_boot, rng)
-            result["kvd_ci_low"], result["kvd_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
-            self.summary.update(ci_low=result["kvd_ci_low"], ci_high=result["kvd_ci_high"],
+        if full[1] is not None and full[2] is not None:
+            result["kvd_ci_low"], result["kvd_ci_high"] = full[1], full[2]
+            self.summary.update(ci_low=full[1], ci_high=full[2],
                                 ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        if self.ladder:  # a fresh KVD fed a subset holds exactly those rows of `fake`
+            rungs = build_ladder(len(fake), self.context.seed, full, lambda idx: self._kvd(fake[idx], real)[0])
+            self.summary.update(ladder_details("KVD", rungs))
+        self._warn_frames()
         if m < self.subset_size:
             self.summary["note"] = f"subset size {m} (fewer clips than the requested {self.subset_size})"
         if min(len(fake), len(real)) < MIN_SAMPLES:

@@ -14,7 +14,16 @@ in float32 from float32 features; here float64).
 Real clips come from `update_real(...)` or, when none were given, from the suite's reference set
 (`context.reference`), cached on disk by reference id and extractor; generated clips' features are
 cached by their sha256. The 95% CI is a bootstrap over generated clips (reference fixed); it keeps
-each clip's features (d float32 per clip; `ci: false` turns it off).
+each clip's features (d float32 per clip, exact: the extractor's outputs are float32).
+
+Sample efficiency (`ladder: true`, the default; vdmbench.core.ladder): JEDi is also computed, with
+its CI, on nested subsets of 64, 128, 256, ... generated clips (prefixes of one permutation drawn
+with the context seed; the reference set always in full), stored in `describe()["ladder"]`, each
+exactly what a fresh JEDi fed those clips (in that order, as one batch) computes, from the kept
+features. `settled` follows the rule in `ladder_rule`: the value at n may differ from the value at
+the largest size <= n/2 by at most half the 95% CI at n (without a CI, 5% of the value). The
+ladder keeps the features even with `ci: false`; `ladder: false` and `ci: false` together keep the
+state constant in n.
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ import numpy as np
 import torch
 
 from vdmbench.core.errors import ConfigError, MetricInputError
+from vdmbench.core.ladder import Interval, build_ladder, ladder_details
 from vdmbench.features.cache import FeatureCache
+from vdmbench.features.memory import extract
 from vdmbench.features.vjepa import build_vjepa_features
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, VideoMetric, check_uint8_videos
 
@@ -75,7 +86,7 @@ def bootstrap_jedi(fake: np.ndarray, s_real: np.ndarray, n_boot: int, seed: int)
 
 class JEDi(VideoMetric):
     """JEPA Embedding Distance. Options: features (vjepa | random-vjepa), pooling, resize, weights,
-    probe_weights, weights_sha256, probe_sha256, n_boot, ci."""
+    probe_weights, weights_sha256, probe_sha256, n_boot, ci, ladder."""
 
     name = "jedi"
     per_sample = False
@@ -92,12 +103,14 @@ class JEDi(VideoMetric):
     def __init__(self, context: MetricContext | None = None, *, features: str = "vjepa", pooling: str = "attentive",
                  resize: int | list[int] | None = None, weights: str | None = None, probe_weights: str | None = None,
                  weights_sha256: str | None = None, probe_sha256: str | None = None, n_boot: int = 200,
-                 ci: bool = True, **kwargs: Any) -> None:
+                 ci: bool = True, ladder: bool = True, **kwargs: Any) -> None:
         super().__init__(context, **kwargs)
         ctx = self.context
         if int(n_boot) != n_boot or n_boot < 0:
             raise ConfigError(f"jedi: n_boot must be a whole number >= 0, got {n_boot!r}")
-        self.n_boot, self.ci = int(n_boot), bool(ci)
+        if not isinstance(ladder, bool):
+            raise ConfigError(f"jedi: ladder must be true or false, got {ladder!r}")
+        self.n_boot, self.ci, self.ladder = int(n_boot), bool(ci), ladder
         weights = weights or ctx.weights_path.get(features)
         probe_weights = probe_weights or ctx.weights_path.get("vjepa-ssv2-probe")
         size_key = tuple(resize) if isinstance(resize, list) else resize  # hashable
@@ -115,7 +128,8 @@ class JEDi(VideoMetric):
         for side in ("fake", "real"):
             self.add_state(f"{side}_moment", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        if self.ci:
+        self.keep_feats = self.ci or self.ladder  # the bootstrap and the ladder need each clip's features
+        if self.keep_feats:
             self.add_state("fake_feats", [], dist_reduce_fx="cat")
 
     @property
@@ -140,16 +154,19 @@ class JEDi(VideoMetric):
             raise MetricInputError(f"jedi: needs at least {self.min_frames} frames per clip, got {videos.shape[1]}")
         return videos, []
 
+    def _extract(self, videos: torch.Tensor) -> torch.Tensor:
+        return extract(self.extractor, videos, str(self.info.get("features", "vjepa")))
+
     def features(self, data: ClipBatch | torch.Tensor) -> torch.Tensor:
         """float64 [B, d] features of uint8 clips, read from / written to the cache by sha256."""
         videos, shas = self._videos(data)
         if not (self.cache.enabled and shas):
-            return self.extractor(videos)
+            return self._extract(videos)
         keys = [f"clip|{s}|{tuple(videos.shape[1:])}" for s in shas]
         found = [self.cache.get(k) for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
-            for i, f in zip(todo, self.extractor(videos[todo])):
+            for i, f in zip(todo, self._extract(videos[todo])):
                 found[i] = arr = f.numpy()
                 self.cache.put(keys[i], arr)
         return torch.from_numpy(np.stack([f for f in found if f is not None])).to(torch.float64)
@@ -165,7 +182,7 @@ class JEDi(VideoMetric):
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
-        parts = [self.extractor(self._videos(b)[0]).numpy() for b in ctx.reference()]
+        parts = [self._extract(self._videos(b)[0]).numpy() for b in ctx.reference()]
         feats = np.concatenate(parts) if parts else np.zeros((0, self.extractor.dim))
         if key is not None and len(feats):
             self.cache.put(key, feats)
@@ -182,39 +199,62 @@ class JEDi(VideoMetric):
         """Add generated clips (a ClipBatch or uint8 [B, T, H, W, 3])."""
         f = self.features(batch).to(self.fake_moment.device)
         self._add("fake", f)
-        if self.ci:
+        if self.keep_feats:
             self.fake_feats.append(f.to(torch.float32))
 
     def update_real(self, batch: ClipBatch | torch.Tensor) -> None:
         """Add real clips (instead of the suite's reference set)."""
         self._add("real", self.features(batch).to(self.real_moment.device))
 
+    def _jedi(self, moment: np.ndarray, n: int, feats: np.ndarray | None, s_real: np.ndarray) -> Interval:
+        """JEDi of generated clips given by sum x x^T (and float32 features for the CI) against the
+        fixed real second moment: value, ci_low, ci_high (None, None without a CI)."""
+        value = jedi_from_moments(moment / n, s_real, self.extractor.dim)
+        if not (self.ci and self.n_boot > 0 and 2 <= n <= MAX_BOOT_CLIPS) or feats is None:
+            return value, None, None
+        boot = bootstrap_jedi(feats, s_real, self.n_boot, self.context.seed)
+        low, high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        return value, low, high
+
+    def _ladder(self, n: int, feats: np.ndarray, full: Interval, s_real: np.ndarray) -> dict[str, Any]:
+        all64 = torch.from_numpy(feats).to(torch.float64)
+        d = all64.shape[1]
+
+        def on_subset(idx: np.ndarray) -> Interval:
+            f = all64[torch.from_numpy(idx)]  # the state of a fresh JEDi after update() with these clips
+            moment = torch.zeros(d, d, dtype=torch.float64) + f.T @ f
+            return self._jedi(moment.numpy(), len(idx), feats[idx], s_real)
+
+        return ladder_details("JEDi", build_ladder(n, self.context.seed, full, on_subset))
+
     def compute(self) -> dict[str, float]:
         n = int(self.fake_n)
         if n < 1:
             raise MetricInputError("jedi: no generated clips were scored")
-        d = self.extractor.dim
         if float(self.real_n) > 0:
             n_real = int(self.real_n)
             s_real = self.real_moment.cpu().numpy() / n_real
         else:
-            feats = self.reference_features().astype(np.float64)
-            if len(feats) < 1:
+            ref = self.reference_features().astype(np.float64)
+            if len(ref) < 1:
                 raise MetricInputError("jedi: the reference set has no clips")
-            n_real, s_real = len(feats), feats.T @ feats / len(feats)
-        value = jedi_from_moments(self.fake_moment.cpu().numpy() / n, s_real, d)
+            n_real, s_real = len(ref), ref.T @ ref / len(ref)
+        feats = None
+        if self.keep_feats:
+            state: Any = self.fake_feats
+            feats = (torch.cat(state) if isinstance(state, list) else state).cpu().numpy()  # a tensor after a sync
+        full = self._jedi(self.fake_moment.cpu().numpy(), n, feats, s_real)
+        value, low, high = full
         result: dict[str, float] = {"jedi": value}
         self.summary = {"n": n, "n_reference": n_real}
-        if self.ci and self.n_boot > 0 and n >= 2:
-            if n > MAX_BOOT_CLIPS:
-                self.summary["note"] = f"no CI: the bootstrap keeps an n x n matrix and n = {n} > {MAX_BOOT_CLIPS}"
-            else:
-                state: Any = self.fake_feats
-                feats_f = torch.cat(state) if isinstance(state, list) else state
-                boot = bootstrap_jedi(feats_f.cpu().numpy(), s_real, self.n_boot, self.context.seed)
-                result["jedi_ci_low"], result["jedi_ci_high"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
-                self.summary.update(ci_low=result["jedi_ci_low"], ci_high=result["jedi_ci_high"],
-                                    ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        if low is not None and high is not None:
+            result["jedi_ci_low"], result["jedi_ci_high"] = low, high
+            self.summary.update(ci_low=low, ci_high=high,
+                                ci=f"bootstrap over generated clips ({self.n_boot} resamples, reference fixed), 95%")
+        elif self.ci and self.n_boot > 0 and n > MAX_BOOT_CLIPS:
+            self.summary["note"] = f"no CI: the bootstrap keeps an n x n matrix and n = {n} > {MAX_BOOT_CLIPS}"
+        if self.ladder and feats is not None:
+            self.summary.update(self._ladder(n, feats, full, s_real))
         return result
 
 

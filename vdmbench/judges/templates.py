@@ -2,7 +2,8 @@
 
 A template holds a system message, the user message and a stricter user message sent once when
 the first answer cannot be read. Placeholders are `str.format` fields ({question}, {n_frames},
-...). The version is part of every cache key, so editing a template without bumping it is the one
+...). A question template (the judge's VBench dimensions) also holds `questions`: the wording of
+its yes/no questions, with fields of the prompt's structured info ({object}, {color}, ...). The version is part of every cache key, so editing a template without bumping it is the one
 way to get stale answers: `Template.digest` (a hash of the texts) is recorded next to it.
 """
 
@@ -27,6 +28,7 @@ class Template:
     system: str
     user: str
     strict: str
+    questions: tuple[str, ...] = ()  # question wordings with placeholders (question templates only)
 
     @property
     def id(self) -> str:
@@ -34,8 +36,16 @@ class Template:
 
     @property
     def digest(self) -> str:
-        text = json.dumps([self.system, self.user, self.strict])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        texts = [self.system, self.user, self.strict] + ([list(self.questions)] if self.questions else [])
+        return hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+
+    def questions_for(self, **fields: Any) -> list[str]:
+        """The template's questions with the fields filled in."""
+        try:
+            return [q.format(**fields) for q in self.questions]
+        except (KeyError, IndexError) as e:
+            raise ConfigError(f"judge template {self.id}: question placeholder {e} has no value; "
+                              f"it is given {sorted(fields)}") from None
 
     def render(self, strict: bool = False, **fields: Any) -> tuple[str, str]:
         """(system, user) with the fields filled in."""
@@ -61,5 +71,8 @@ def load_template(name_or_path: str | Path) -> Template:
         raise ConfigError(f"{path}: a judge template needs the keys {', '.join(need)}")
     if not isinstance(data["version"], int) or isinstance(data["version"], bool):
         raise ConfigError(f"{path}: 'version' must be an integer, got {data['version']!r}")
+    questions = data.get("questions", [])
+    if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
+        raise ConfigError(f"{path}: 'questions' must be a list of non-empty question texts")
     return Template(str(data["name"]), int(data["version"]), str(data["system"]), str(data["user"]),
-                    str(data["strict"]))
+                    str(data["strict"]), tuple(q.strip() for q in questions))

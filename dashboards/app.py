@@ -14,7 +14,7 @@ import streamlit as st
 
 from vdmbench.core.errors import StoreError
 from vdmbench.dashboard.pages import PAGES
-from vdmbench.dashboard.pages.common import sidebar
+from vdmbench.dashboard.pages.common import publish_url, seed, sidebar
 
 DEFAULT_DB = "results/vdmbench.duckdb"
 
@@ -31,10 +31,11 @@ st.set_page_config(page_title="vdmbench leaderboard", page_icon="🎬", layout="
 if "db_path" not in st.session_state:
     st.session_state["db_path"] = db_from_argv(sys.argv[1:])
 
-# `?page=Compare` opens a page directly (shareable links); the radio button then takes over.
-if "page" not in st.session_state and st.query_params.get("page") in PAGES:
-    st.session_state["page"] = st.query_params["page"]
+# The URL holds the view (page, suite, settings, tags, runs, weights, ...): a link opens it, and
+# every change is written back, so the address bar always reproduces what is shown.
+seed("page", "page", lambda p: p if p in PAGES else None)
 page = st.sidebar.radio("Page", list(PAGES), key="page")
+ctx = None
 try:
     ctx = sidebar(st.session_state["db_path"])
     if ctx is not None:
@@ -42,3 +43,4 @@ try:
         st.sidebar.caption(f"database: `{ctx.db_path}` (read-only)")
 except StoreError as e:  # busy with nothing read yet, or damaged mid-session: one line, no traceback
     st.error(str(e).splitlines()[0])
+publish_url(page, ctx)

@@ -172,11 +172,14 @@ def test_plots_render(filled):
     at = app(db, "Plots")
     assert_clean(at)
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 4  # means with CIs, distribution, per tag, history (two tags: no radar)
-    dims = frame(at, "color").value  # models x tags
+    # means with CIs, distribution, per tag, metric vs metric, history (two tags: no radar; no ladder
+    # for a suite without set-level metrics)
+    assert len(charts) == 5
+    dims = frame(at, "color").value  # models x tags, each cell value ± half its CI
     assert set(dims.columns) == {"color", "motion"} and len(dims) == 3
+    assert dims["color"].str.match(r"^\d\.\d+ ± \d\.\d+$").all()
     assert any("radar needs three or more tags" in c.value for c in at.caption)
-    history = str(charts[3].proto)  # the chart's data travels with it
+    history = str(charts[4].proto)  # the chart's data travels with it
     assert runs["toy-square"] in history and runs["cut-down"] not in history  # its settings only
 
 

@@ -5,8 +5,20 @@ own short-lived connection, and only into a file already at this version's schem
 migrates a file). Each vote is first written to a pending folder beside the database, then
 stored; one that meets a busy file stays queued there and is retried (flush), never lost. Ratings are a Bradley-Terry model fitted by Newton's method on the
 log-likelihood with a small ridge penalty (so a model that never lost still gets a finite rating);
-a tie counts as half a win for each side. CIs come from resampling the votes with replacement.
-Ratings are shown on the Elo scale: 1000 + 400 / ln(10) * strength (centered on the mean model).
+a tie counts as half a win for each side. Ratings are shown on the Elo scale:
+1000 + 400 / ln(10) * strength (centered on the mean model).
+
+CIs (default `ci="laplace"`): the ridge penalty is a Gaussian prior N(0, 1/ridge) on each strength,
+so the fit is a posterior mode, and the interval is the normal (Laplace) approximation of that
+posterior: covariance = inverse of the negative Hessian of the penalized log-likelihood at the
+mode, mapped through the centering (ratings are relative to the mean model). A model with one vote
+thus gets a wide interval (little information beyond the prior), never a zero-width one pinned at
+1000, which is what resampling a handful of votes gives (every resample holds the same votes).
+`ci="bootstrap"` resamples the votes instead (for comparison; degenerate with few votes).
+Below MIN_VOTES votes a model's rating is flagged: its interval is mostly the prior's width.
+
+Pairs: two clips with the same sha256 (byte-identical files, e.g. two runs of a deterministic
+model, or one cached generation reused) are never offered: a vote between them says nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from vdmbench.store import SCHEMA_VERSION, Store, dashboard_reads
 
 WINNERS = ("a", "b", "tie")
 ELO_SCALE = 400.0 / np.log(10.0)
+MIN_VOTES = 10  # per model: fewer, and the page warns that its rating is mostly the prior
 
 
 @dataclass(frozen=True)
@@ -45,21 +58,33 @@ class Pair:
     model_b: str
 
 
-def candidates(samples: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Successful samples of the given runs whose (prompt, seed) has clips from two or more models."""
+def candidates(samples: pd.DataFrame, runs: pd.DataFrame, hashes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Successful samples of the given runs (one per model and prompt/seed) whose (prompt, seed)
+    has clips from two or more models that are not byte-identical. `hashes` (run_id, sample_id,
+    sha256) tells identical files apart; a clip without a hash counts as unlike every other."""
     ok = samples[samples.status == "ok"].merge(runs[["run_id", "model"]], on="run_id")
-    n_models = ok.groupby(["prompt_id", "seed"]).model.transform("nunique")
-    return ok[n_models >= 2].reset_index(drop=True)
+    ok = ok.drop_duplicates(["prompt_id", "seed", "model"]).reset_index(drop=True)
+    if hashes is not None and not hashes.empty and "sha256" not in ok:
+        ok = ok.merge(hashes[["run_id", "sample_id", "sha256"]], on=["run_id", "sample_id"], how="left")
+    if "sha256" not in ok:
+        ok["sha256"] = None
+    # A missing hash stands for itself only (never equal to another clip's).
+    ok["clip_id"] = [h if isinstance(h, str) and h else f"{r}/{s}" for h, r, s in zip(ok.sha256, ok.run_id, ok.sample_id)]
+    distinct = ok.groupby(["prompt_id", "seed"])["clip_id"].transform("nunique")
+    return ok[distinct >= 2].reset_index(drop=True)
 
 
 def draw_pair(cands: pd.DataFrame, suite: str, rng: np.random.Generator) -> Pair | None:
-    """A uniformly random (prompt, seed), two different models at random, in random order."""
+    """A uniformly random (prompt, seed), then a uniformly random pair of its models whose clips
+    differ (sha256), in random order."""
     if cands.empty:
         return None
     keys = cands[["prompt_id", "seed"]].drop_duplicates().reset_index(drop=True)
     key = keys.iloc[int(rng.integers(len(keys)))]
     group = cands[(cands.prompt_id == key.prompt_id) & (cands.seed == key.seed)].drop_duplicates("model")
-    i, j = rng.choice(len(group), size=2, replace=False)
+    clips = list(group["clip_id"]) if "clip_id" in group else list(range(len(group)))
+    pairs = [(i, j) for i in range(len(group)) for j in range(len(group)) if i != j and clips[i] != clips[j]]
+    i, j = pairs[int(rng.integers(len(pairs)))]
     a, b = group.iloc[int(i)], group.iloc[int(j)]
     return Pair(suite, str(a.prompt_id), str(a.prompt), int(a.seed), str(a.run_id), str(a.sample_id),
                 str(a.model), str(b.run_id), str(b.sample_id), str(b.model))
@@ -152,6 +177,12 @@ def votes(store: Store, suite: str) -> pd.DataFrame:
 
 def _fit(models: list[str], a: np.ndarray, b: np.ndarray, score_a: np.ndarray, ridge: float) -> np.ndarray:
     """Penalized maximum-likelihood BT strengths (natural-log scale, mean 0)."""
+    return _fit_with_hessian(models, a, b, score_a, ridge)[0]
+
+
+def _fit_with_hessian(models: list[str], a: np.ndarray, b: np.ndarray, score_a: np.ndarray,
+                      ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(strengths with mean 0, Hessian of the penalized log-likelihood at the mode)."""
     k = len(models)
     wins = np.zeros((k, k))
     games = np.zeros((k, k))
@@ -169,12 +200,27 @@ def _fit(models: list[str], a: np.ndarray, b: np.ndarray, score_a: np.ndarray, r
         theta = theta - step
         if np.max(np.abs(step)) < 1e-10:
             break
-    return theta - theta.mean()
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
+    w = games * p * (1.0 - p)
+    hess = w - np.diag(w.sum(axis=1)) - ridge * np.eye(k)
+    return theta - theta.mean(), hess
+
+
+def laplace_sd(hess: np.ndarray) -> np.ndarray:
+    """Posterior standard deviation of each centered strength: sqrt(diag(C S C^T)) with S the
+    inverse of the negative Hessian and C = I - 1/k (ratings are relative to the mean model)."""
+    k = hess.shape[0]
+    cov = np.linalg.inv(-hess)
+    center = np.eye(k) - np.full((k, k), 1.0 / k)
+    return np.sqrt(np.clip(np.diag(center @ cov @ center.T), 0.0, None))
 
 
 def bradley_terry(vote_rows: pd.DataFrame, *, n_boot: int = 200, confidence: float = 0.95,
-                  ridge: float = 0.1, seed: int = 0) -> pd.DataFrame:
-    """Ratings per model (Elo scale) with bootstrap CIs, votes and win counts, best first."""
+                  ridge: float = 0.1, seed: int = 0, ci: str = "laplace") -> pd.DataFrame:
+    """Ratings per model (Elo scale) with CIs (module docstring: `ci` is "laplace", the default,
+    or "bootstrap" with `n_boot` resamples of the votes), votes and win counts, best first."""
+    if ci not in ("laplace", "bootstrap"):
+        raise ValueError(f"ci must be 'laplace' or 'bootstrap', got {ci!r}")
     cols = ["model", "rating", "ci_low", "ci_high", "votes", "wins", "ties"]
     if vote_rows.empty:
         return pd.DataFrame(columns=cols)
@@ -183,14 +229,20 @@ def bradley_terry(vote_rows: pd.DataFrame, *, n_boot: int = 200, confidence: flo
     a = vote_rows.model_a.map(index).to_numpy()
     b = vote_rows.model_b.map(index).to_numpy()
     score_a = vote_rows.winner.map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(dtype=float)
-    theta = _fit(models, a, b, score_a, ridge)
-    rng = np.random.default_rng(seed)
-    boot = np.empty((n_boot, len(models)))
-    for i in range(n_boot):
-        pick = rng.integers(0, len(a), size=len(a))
-        boot[i] = _fit(models, a[pick], b[pick], score_a[pick], ridge)
+    theta, hess = _fit_with_hessian(models, a, b, score_a, ridge)
     alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    if ci == "laplace":
+        from scipy.stats import norm
+
+        half = float(norm.ppf(1 - alpha)) * laplace_sd(hess)
+        lo, hi = theta - half, theta + half
+    else:
+        rng = np.random.default_rng(seed)
+        boot = np.empty((n_boot, len(models)))
+        for i in range(n_boot):
+            pick = rng.integers(0, len(a), size=len(a))
+            boot[i] = _fit(models, a[pick], b[pick], score_a[pick], ridge)
+        lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
     counts = pd.concat([vote_rows.model_a, vote_rows.model_b]).value_counts()
     wins = pd.concat([vote_rows.model_a[vote_rows.winner == "a"], vote_rows.model_b[vote_rows.winner == "b"]]).value_counts()
     ties = pd.concat([vote_rows.model_a[vote_rows.winner == "tie"], vote_rows.model_b[vote_rows.winner == "tie"]]).value_counts()
@@ -228,3 +280,75 @@ def metric_correlations(ratings: pd.DataFrame, wide: pd.DataFrame, metric_direct
         sign = float("nan") if direction is None else 1.0 if direction else -1.0
         rows.append({"metric": metric, "spearman rho": rho, "oriented rho": rho * sign, "p_value": p, "models": n})
     return pd.DataFrame(rows, columns=["metric", "spearman rho", "oriented rho", "p_value", "models"])
+
+
+def metric_vote_agreement(vote_clips: pd.DataFrame, values: pd.DataFrame, metric_directions: Mapping[str, bool],
+                          *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per per-sample metric: how often it prefers the clip the person preferred.
+
+    Over the human votes with a winner (ties left out) where both clips have a value: the metric
+    picks the clip with the better value in its own direction; equal values are a metric tie and
+    left out too. accuracy = agreeing votes / votes used; CI: percentile bootstrap over those
+    votes (seeded). 0.5 is chance. `vote_clips`: run_a, sample_a, run_b, sample_b, winner."""
+    cols = ["metric", "vote accuracy", "accuracy ci_low", "accuracy ci_high", "votes used", "metric ties"]
+    decided = vote_clips[vote_clips.winner.isin(["a", "b"])] if not vote_clips.empty else vote_clips
+    if decided.empty or values.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    alpha = (1 - confidence) / 2
+    for metric, part in values.groupby("metric", sort=True):
+        direction = metric_directions.get(str(metric))
+        if direction is None:
+            continue
+        lookup = part.set_index(["run_id", "sample_id"]).value
+        lookup = lookup[~lookup.index.duplicated()]
+        va = lookup.reindex(pd.MultiIndex.from_arrays([decided.run_a, decided.sample_a])).to_numpy(dtype=float)
+        vb = lookup.reindex(pd.MultiIndex.from_arrays([decided.run_b, decided.sample_b])).to_numpy(dtype=float)
+        both = np.isfinite(va) & np.isfinite(vb)
+        if not both.any():
+            continue
+        ties = both & (va == vb)
+        used = both & ~ties
+        pick_a = (va > vb) if direction else (va < vb)
+        agree = (pick_a == (decided.winner.to_numpy() == "a"))[used].astype(np.float64)
+        acc = lo = hi = float("nan")
+        if len(agree):
+            acc = float(agree.mean())
+            if len(agree) >= 2 and n_boot > 0:
+                rng = np.random.default_rng(seed)
+                reps = agree[rng.integers(0, len(agree), size=(n_boot, len(agree)))].mean(axis=1)
+                lo, hi = (float(x) for x in np.quantile(reps, [alpha, 1 - alpha]))
+        rows.append({"metric": metric, "vote accuracy": acc, "accuracy ci_low": lo, "accuracy ci_high": hi,
+                     "votes used": int(used.sum()), "metric ties": int(ties.sum())})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def judge_agreement(human: pd.DataFrame, judges: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per (judge, criterion) of `judges` (the judge_votes table): its agreement with the human
+    votes on the same clip pairs, from vdmbench.metrics.judge_calibration.calibration (pairwise
+    accuracy and Spearman/Kendall between the models' win rates, CIs by bootstrap over prompts).
+    A judge with no pair in common with the people gets a row saying so."""
+    cols = ["judge", "criterion", "matched votes", "accuracy", "accuracy ci_low", "accuracy ci_high",
+            "spearman", "spearman ci_low", "spearman ci_high", "kendall", "models", "note"]
+    if human.empty or judges.empty:
+        return pd.DataFrame(columns=cols)
+    # Imported here: the dashboard needs it only when a judge has voted (vdmbench.metrics' package
+    # import brings in torch, seconds on a cold process; the rest of the app never pays that).
+    from vdmbench.core.errors import MetricInputError
+    from vdmbench.metrics.judge_calibration import calibration
+
+    rows = []
+    for (judge, criterion), part in judges.groupby(["judge", "criterion"], sort=True):
+        row: dict = {"judge": judge, "criterion": criterion, "note": ""}
+        try:
+            c = calibration(human, part, n_boot=n_boot, seed=seed)
+        except MetricInputError:
+            rows.append(row | {"matched votes": 0, "note": "no pair in common with the human votes"})
+            continue
+        acc_ci = c["accuracy_ci"] or [None, None]
+        rho_ci = c["spearman_ci"] or [None, None]
+        rows.append(row | {"matched votes": c["matched_votes"], "accuracy": c["accuracy"],
+                           "accuracy ci_low": acc_ci[0], "accuracy ci_high": acc_ci[1], "spearman": c["spearman"],
+                           "spearman ci_low": rho_ci[0], "spearman ci_high": rho_ci[1], "kendall": c["kendall"],
+                           "models": c["models"]})
+    return pd.DataFrame(rows, columns=cols)

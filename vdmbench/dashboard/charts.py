@@ -1,5 +1,6 @@
-"""Chart data the Plots page draws, without Streamlit: means with CIs, the log-scale rule, and
-the per-dimension (tag) table and radar coordinates."""
+"""Chart data the Plots page draws, without Streamlit: means with CIs, the log-scale rule, the
+per-dimension (tag) scores with CIs and radar coordinates, metric-vs-metric scatter points and the
+sample-efficiency ladder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from vdmbench.core.stats import clustered_bootstrap_mean
 from vdmbench.dashboard.cells import clip_ci
 
 LOG_SPAN = 100.0  # positive values spanning more than this factor get a log axis
@@ -66,3 +68,62 @@ def radar_points(table: pd.DataFrame, higher_is_better: bool | None) -> pd.DataF
     points = pd.DataFrame(rows, columns=cols)
     first = points[points.order == 0].assign(order=len(tags))
     return pd.concat([points, first], ignore_index=True).sort_values(["model", "order"]).reset_index(drop=True)
+
+
+def dimension_scores(values: pd.DataFrame, tags: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (run, tag): the mean of `metric` over the run's ok samples carrying the tag, with the
+    leaderboard's 95% CI (bootstrap over prompts, clipped to the metric's range). Columns: run_id,
+    tag, value, ci_low, ci_high, samples, prompts."""
+    cols = ["run_id", "tag", "value", "ci_low", "ci_high", "samples", "prompts"]
+    part = values[values.metric == metric] if not values.empty else values
+    if part.empty or tags.empty:
+        return pd.DataFrame(columns=cols)
+    joined = part.merge(tags, on=["run_id", "sample_id"])
+    rows = []
+    for (run_id, tag), g in joined.groupby(["run_id", "tag"], sort=True):
+        est = clustered_bootstrap_mean(g.value.to_numpy(), g.prompt_id.astype(str).to_numpy(), n_boot=1000)
+        lo, hi = clip_ci(metric, est.ci_low, est.ci_high)
+        rows.append({"run_id": run_id, "tag": tag, "value": est.value, "ci_low": lo, "ci_high": hi,
+                     "samples": len(g), "prompts": int(g.prompt_id.nunique())})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def scatter_points(wide: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """model, x, y and their CI ends for a metric-vs-metric scatter (one point per model); the
+    models that have both values."""
+    def col(name: str, suffix: str = "") -> pd.Series:
+        return pd.to_numeric(wide.get(f"{name}{suffix}", pd.Series(np.nan, index=wide.index)), errors="coerce")
+
+    out = pd.DataFrame({"model": wide.model, "x": col(x), "y": col(y), "x_lo": col(x, " lo"), "x_hi": col(x, " hi"),
+                        "y_lo": col(y, " lo"), "y_hi": col(y, " hi")})
+    return out.dropna(subset=["x", "y"]).reset_index(drop=True)
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho of two columns (NaN with fewer than three points or a constant column)."""
+    both = pd.DataFrame({"a": a, "b": b}).dropna()
+    if len(both) < 3 or both.a.nunique() < 2 or both.b.nunique() < 2:
+        return float("nan")
+    return float(both.a.rank().corr(both.b.rank()))
+
+
+def ladder_points(run_metrics: pd.DataFrame, model_of: dict[str, str]) -> pd.DataFrame:
+    """The sample-efficiency ladder of set-level metrics (issue #18): one row per (run, metric, n)
+    from `details["ladder"]` (value and CI at n = 64, 128, ..., N samples), with the run's model,
+    `settled` and the `rule` sentence. Rows without a ladder (older files) are skipped."""
+    cols = ["run_id", "model", "metric", "n", "value", "ci_low", "ci_high", "settled", "rule"]
+    rows = []
+    for r in run_metrics.itertuples():
+        details = r.details if isinstance(r.details, dict) else {}
+        ladder = details.get("ladder")
+        if not isinstance(ladder, list):
+            continue
+        for step in ladder:
+            if not isinstance(step, dict) or step.get("n") is None or step.get("value") is None:
+                continue
+            rows.append({"run_id": r.run_id, "model": model_of.get(r.run_id, r.run_id), "metric": r.metric,
+                         "n": int(step["n"]), "value": float(step["value"]),
+                         "ci_low": np.nan if step.get("ci_low") is None else float(step["ci_low"]),
+                         "ci_high": np.nan if step.get("ci_high") is None else float(step["ci_high"]),
+                         "settled": details.get("settled"), "rule": details.get("ladder_rule") or ""})
+    return pd.DataFrame(rows, columns=cols)

@@ -1,8 +1,9 @@
 """Comparing runs: per-metric deltas with paired CIs and significance, per-prompt differences.
 
 Runs of one suite share their (prompt, seed) pairs, so deltas are paired, with the release gate's
-statistics (vdmbench.core.stats): a paired bootstrap of the mean difference over (prompt, seed) pairs
-for per-sample metrics, a normal approximation from each run's bootstrap CI for set-level metrics
+statistics (vdmbench.core.stats): a paired bootstrap of the mean difference for per-sample metrics
+that resamples prompts, each drawn prompt bringing all its (paired) seeds: the same unit as the
+leaderboard's CIs (the runner's bootstrap over prompts), so both pages answer the same question, a normal approximation from each run's bootstrap CI for set-level metrics
 (FVD, KVD), two-sided p-values, and Holm's correction across the metrics of one comparison.
 """
 
@@ -17,6 +18,7 @@ import pandas as pd
 from vdmbench.core.stats import adjust_pvalues, compare_estimates, paired_bootstrap
 
 N_BOOT = 4000  # the gate policy's default
+RESAMPLING_UNIT = "prompts (each drawn prompt brings all its seeds)"  # as the leaderboard's CIs
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def metric_deltas(
             pairs = matched(values, base, other, metric)
             d = None
             if len(pairs):
-                d = paired_delta(pairs.value_base.to_numpy(), pairs.value_other.to_numpy())
+                d = paired_delta(pairs.value_base.to_numpy(), pairs.value_other.to_numpy(),
+                                 clusters=pairs.prompt_id.astype(str).to_numpy())
                 row["test"] = "paired bootstrap"
             elif b is not None and o is not None:
                 d = set_level_delta(b, o, metric_directions.get(metric))

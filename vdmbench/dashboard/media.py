@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 def resolve(db_path: str | Path, stored: str | None) -> Path | None:
     if not isinstance(stored, str) or not stored:  # None, or NaN from a DataFrame of a failed sample
@@ -24,3 +26,55 @@ def playable(db_path: str | Path, preview_path: str | None, path: str | None) ->
         if p is not None and p.is_file():
             return p
     return None
+
+
+FILMSTRIP_FRAMES = 8  # frames shown side by side
+FILMSTRIP_HEIGHT = 128  # target pixels per frame: small clips are scaled up by a whole factor
+
+
+def read_frames(path: Path, max_frames: int = 10_000) -> list[np.ndarray]:
+    """Every frame of a stored clip as uint8 RGB [H, W, 3], decoded with PyAV (the lossless file
+    is libx264rgb / FFV1: the frames the metrics saw). Imported here, not at the top: only the
+    drill-down needs a decoder."""
+    import av
+
+    out: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) >= max_frames:
+                break
+    return out
+
+
+def pick_frames(n: int, k: int = FILMSTRIP_FRAMES) -> list[int]:
+    """k frame indices spread evenly from the first to the last (all of them when n <= k)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def scale_factor(height: int, target: int = FILMSTRIP_HEIGHT) -> int:
+    """A whole factor (>= 1), so every source pixel becomes an exact square block: a 32x32 clip is
+    shown 4x with sharp pixels instead of a blurred interpolation."""
+    return max(1, target // max(1, height))
+
+
+def upscale_nearest(frame: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by a whole factor: each pixel repeated factor x factor times."""
+    return np.repeat(np.repeat(frame, factor, axis=0), factor, axis=1)
+
+
+def filmstrip(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: int = FILMSTRIP_HEIGHT,
+              gap: int = 2) -> np.ndarray:
+    """k evenly spaced frames side by side, scaled up by a whole factor, `gap` white pixels apart."""
+    if not frames:
+        raise ValueError("no frames to show")
+    factor = scale_factor(frames[0].shape[0], target)
+    picked = [upscale_nearest(frames[i], factor) for i in pick_frames(len(frames), k)]
+    h = picked[0].shape[0]
+    spacer = np.full((h, gap, 3), 255, dtype=np.uint8)
+    parts: list[np.ndarray] = []
+    for i, f in enumerate(picked):
+        parts += [spacer, f] if i else [f]
+    return np.concatenate(parts, axis=1)

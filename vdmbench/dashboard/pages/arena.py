@@ -13,6 +13,7 @@ from vdmbench.core.formatting import format_number as fmt
 from vdmbench.dashboard import arena, ranking
 from vdmbench.dashboard.pages import leaderboard
 from vdmbench.dashboard.pages.common import Context, show_video
+from vdmbench.store import SCHEMA_VERSION
 
 _PAIR = "arena_pair"
 _RNG = "arena_rng"
@@ -70,9 +71,15 @@ def render(ctx: Context) -> None:
                "Pick the better one; the models are revealed after the vote.")
     _retry_queue(ctx.db_path)
     runs = ctx.latest_runs()
-    cands = arena.candidates(ctx.load("samples_of", tuple(runs.run_id)), runs)
+    cands = arena.candidates(ctx.load("samples_of", tuple(runs.run_id)), runs,
+                             ctx.load("sample_hashes", tuple(runs.run_id)))
     if cands.empty:
-        st.info("The Arena needs clips of the same prompt and seed from at least two models of this suite.")
+        st.info("The Arena needs clips of the same prompt and seed from at least two models of this suite "
+                "that are not byte-identical (identical files are never paired).")
+    elif (version := ctx.load("schema_version")) < SCHEMA_VERSION:
+        st.info(f"This file is at schema {version} (this vdmbench writes {SCHEMA_VERSION}). Its results are shown, "
+                "but votes are not taken: a vote never migrates a file. Keep a copy, then upgrade it by running "
+                "any writing vdmbench command on it (e.g. a run with db=...), to vote.")
     else:
         pair = st.session_state.get(_PAIR)
         if not pair or pair["suite"] != ctx.suite or pair["run_a"] not in set(runs.run_id) or pair["run_b"] not in set(runs.run_id):
@@ -108,11 +115,59 @@ def render(ctx: Context) -> None:
         columns={m: ranking.column_label(m, ways, flagged) for m in metrics})
     st.dataframe(table.style.format({"rating": "{:.0f}"} | {ranking.column_label(m, ways, flagged): fmt for m in metrics}),
                  hide_index=True, key="arena_ratings", width="stretch")
-    st.caption(f"{len(votes)} votes. Rating on the Elo scale (1000 = average model); CI from 200 bootstrap "
-               "resamples of the votes; a tie counts half a win for each side.")
+    st.caption(f"{len(votes)} votes. Rating on the Elo scale (1000 = average model); 95% CI from the "
+               "posterior of the Bradley-Terry fit (its ridge penalty as a Gaussian prior, Laplace "
+               "approximation), so a model with few votes gets a wide interval; a tie counts half a win "
+               "for each side.")
+    few = [f"{m} ({n})" for m, n in zip(ratings.model, ratings.votes) if n < arena.MIN_VOTES]
+    if few:
+        st.warning(f"Fewer than {arena.MIN_VOTES} votes: {', '.join(few)}. These ratings are mostly the prior "
+                   "(see their intervals); do not rank on them yet.")
     st.subheader("Do the metrics agree with the humans?")
     corr = arena.metric_correlations(ratings, wide, ways, metrics)
-    st.dataframe(corr.style.format({"spearman rho": fmt, "oriented rho": fmt, "p_value": fmt}),
+    agree = ctx.load("vote_agreement", ctx.suite)
+    corr = corr.merge(agree, on="metric", how="left")
+    corr.insert(1, "vote accuracy 95% CI", [_interval(lo, hi, 2) for lo, hi in
+                                            zip(corr["accuracy ci_low"], corr["accuracy ci_high"])])
+    corr = corr.drop(columns=["accuracy ci_low", "accuracy ci_high"])
+    corr.insert(1, "vote accuracy", corr.pop("vote accuracy"))
+    st.dataframe(corr.style.format({"spearman rho": fmt, "oriented rho": fmt, "p_value": fmt,
+                                    "vote accuracy": lambda v: "–" if pd.isna(v) else f"{v:.2f}",
+                                    "votes used": lambda v: "–" if pd.isna(v) else f"{int(v)}",
+                                    "metric ties": lambda v: "–" if pd.isna(v) else f"{int(v)}"}),
                  hide_index=True, key="arena_correlations", width="stretch")
-    st.caption("Spearman rank correlation across models between each metric and the ratings; "
-               "'oriented' flips lower-is-better metrics so +1 means full agreement. Needs 3+ rated models.")
+    st.caption("Per vote: **vote accuracy** is how often the metric prefers the clip the person preferred (the "
+               "better value in the metric's direction), over the votes with a winner where both clips have a "
+               "value and the values differ (human ties and metric ties left out; 0.5 = chance); 95% CI: "
+               "bootstrap over those votes. Across models: Spearman rank correlation between each metric and "
+               "the ratings; 'oriented' flips lower-is-better metrics so +1 means full agreement (3+ models).")
+    judges = ctx.load("judge_agreement", ctx.suite)
+    if judges.empty:
+        st.caption("No VLM judge votes on this suite (`vdmbench judge compare` stores them; schema 5).")
+        return
+    st.markdown("**VLM judges against the human votes** (same clip pairs)")
+    shown = pd.DataFrame({
+        "judge": judges.judge, "criterion": judges.criterion, "matched votes": judges["matched votes"],
+        "pairwise accuracy": [_value_ci(v, lo, hi) for v, lo, hi in
+                              zip(judges.accuracy, judges["accuracy ci_low"], judges["accuracy ci_high"])],
+        "Spearman (models)": [_value_ci(v, lo, hi) for v, lo, hi in
+                              zip(judges.spearman, judges["spearman ci_low"], judges["spearman ci_high"])],
+        "Kendall": [_value_ci(v, None, None) for v in judges.kendall], "models": judges.models, "note": judges.note,
+    })
+    st.dataframe(shown, hide_index=True, key="judge_calibration", width="stretch")
+    st.caption("Pairwise accuracy: the share of human votes with a winner on which the judge named the same clip "
+               "(a judge tie is a miss). Spearman: between the models' win rates from the people and from the "
+               "judge (3+ models). 95% CIs: bootstrap over prompts (vdmbench.metrics.judge_calibration).")
+
+
+def _interval(lo: float | None, hi: float | None, decimals: int) -> str:
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return "–"
+    return f"[{lo:.{decimals}f}, {hi:.{decimals}f}]"
+
+
+def _value_ci(v: float | None, lo: float | None, hi: float | None) -> str:
+    if v is None or pd.isna(v):
+        return "–"
+    ci = _interval(lo, hi, 2)
+    return f"{v:.2f}" + (f" {ci}" if ci != "–" else "")

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.core.errors import StoreError
-from vdmbench.dashboard import arena, data, groups, media, ranking
+from vdmbench.dashboard import arena, charts, data, groups, media, model_card, ranking, url_state
 from vdmbench.store import dashboard_reads
 
 VIDEO_WIDTH = 384  # pixels
@@ -24,11 +24,26 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "tags": data.tags, "samples": data.samples, "samples_of": data.samples_of,
     "sample_metric_values": data.sample_metric_values, "history": data.history,
     "count_runs": data.count_runs, "votes": arena.votes, "run_settings": data.run_settings,
+    "model_card": model_card.model_card, "vote_agreement": lambda store, suite: _vote_agreement(store, suite),
+    "judge_agreement": lambda store, suite: arena.judge_agreement(arena.votes(store, suite), store.judge_votes(suite)),
+    "schema_version": lambda store: store.schema_version() if store.has_table("schema_version") else 0, "sample_hashes": lambda store, ids: dashboard_reads.sample_hashes(store, list(ids)), "run_metric_details": lambda store, ids: store.run_metric_table(ids),
+    "dimension_scores": lambda store, run_ids, metric: charts.dimension_scores(
+        data.sample_values(store, run_ids), data.sample_tags(store, run_ids), metric),
     # 200 bootstrap refits: computed once per file version, not on every rerun of the page
     "ratings": lambda store, suite: arena.bradley_terry(arena.votes(store, suite)),
     "tag_metrics": lambda store, run_ids, tags: ranking.recompute_from_samples(
         data.sample_values(store, run_ids, tags)),
 }
+
+
+def _vote_agreement(store: Any, suite: str) -> pd.DataFrame:
+    """Each per-sample metric's agreement with the human votes, over the clips people voted on."""
+    clips = dashboard_reads.vote_clips(store, suite)
+    run_ids = sorted(set(clips.run_a) | set(clips.run_b))
+    if not run_ids:
+        return arena.metric_vote_agreement(clips, pd.DataFrame(), {})
+    ways = ranking.directions(data.run_metrics(store, run_ids))
+    return arena.metric_vote_agreement(clips, data.sample_values(store, run_ids), ways)
 
 
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
@@ -53,6 +68,62 @@ def _busy_banner() -> None:
         st.warning("The database is busy (a run is writing to it): showing the data last read. "
                    "Reload in a moment for the newest.", icon="⏳")
         st.session_state[_BUSY_SHOWN] = True
+
+
+_URL_START = "_url_start"  # session key: the URL this browser session opened with
+_URL_USED = "_url_used"  # widget keys already given their value from that URL
+_URL_EXTRA = "_url_extra"  # what the page shown adds to the URL (set while it renders)
+
+
+def url_start() -> dict[str, str]:
+    """The query parameters the session started with (a link's view), read once: from then on
+    the widgets hold the state and the URL follows them."""
+    if _URL_START not in st.session_state:
+        st.session_state[_URL_START] = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
+    return st.session_state[_URL_START]
+
+
+def seed(key: str, param: str, valid: Callable[[str], Any]) -> None:
+    """Before the widget `key` is created: give it the value of the start URL's `param`, once per
+    session, when `valid(text)` turns the text into an allowed value (None: ignore the link's value)."""
+    used: set = st.session_state.setdefault(_URL_USED, set())
+    if key in used:
+        return
+    used.add(key)
+    text = url_start().get(param)
+    if text is None:
+        return
+    value = valid(text)
+    if value is not None:
+        st.session_state[key] = value
+
+
+def url_extra(**params: str | None) -> None:
+    """The shown page's own part of the URL (runs, weights, sort, ...), published after it renders."""
+    st.session_state.setdefault(_URL_EXTRA, {}).update(params)
+
+
+def publish_url(page: str, ctx: Context | None) -> None:
+    """Write the view into the URL (every rerun, so the address bar always reproduces the view);
+    only when it changed, so an unchanged view does not touch the browser history."""
+    params: dict[str, str | None] = {"page": page}
+    if ctx is not None:
+        task = st.session_state.get("task")
+        params |= {"task": None if task in (None, "all") else str(task), "suite": ctx.suite,
+                   "version": None if ctx.version is None else str(ctx.version),
+                   "settings": url_state.short_hash(ctx.settings) or None,
+                   "tags": url_state.encode_list(ctx.tags) or None}
+    params |= st.session_state.pop(_URL_EXTRA, {})
+    wanted = {k: v for k, v in params.items() if v not in (None, "")}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def view_link(ctx: Context, page: str, **params: str | None) -> str:
+    """A link to another page of the same suite and settings (model cards use it)."""
+    return url_state.link({"page": page, "suite": ctx.suite,
+                           "version": None if ctx.version is None else str(ctx.version),
+                           "settings": url_state.short_hash(ctx.settings) or None, **params})
 
 
 def load_or_last(name: str, db: str, token: tuple, args: tuple) -> Any:
@@ -132,14 +203,18 @@ def sidebar(db_path: str) -> Context | None:
         return None
     bar = st.sidebar
     tasks = sorted(t for t in suites.task.dropna().unique())
+    seed("task", "task", lambda t: t if t in tasks else None)
     task = bar.selectbox("Task", ["all", *tasks], key="task")
     shown = suites if task == "all" else suites[suites.task == task]
     names = sorted(shown.suite.unique())
+    seed("suite", "suite", lambda s: s if s in names else None)
     suite = bar.selectbox("Suite", names, key="suite")
     versions = [int(v) for v in shown[shown.suite == suite].suite_version.dropna().sort_values(ascending=False)]
+    seed("suite_version", "version", lambda v: int(v) if v.isdigit() and int(v) in versions else None)
     version = bar.selectbox("Suite version", versions, key="suite_version") if versions else None
-    tags = tuple(bar.multiselect("Tags / dimensions (any of)", load_or_last("tags", db_path, token, (suite, version)),
-                                 key="tags"))
+    known_tags = load_or_last("tags", db_path, token, (suite, version))
+    seed("tags", "tags", lambda t: [x for x in url_state.decode_list(t) if x in known_tags] or None)
+    tags = tuple(bar.multiselect("Tags / dimensions (any of)", known_tags, key="tags"))
     row = shown[(shown.suite == suite) & (shown.suite_version == version)] if version is not None else shown[shown.suite == suite]
     since, until = _date_range(bar, row)
     settings = load_or_last("run_settings", db_path, token, (suite, version))
@@ -148,6 +223,7 @@ def sidebar(db_path: str) -> Context | None:
     if table.empty:
         return Context(db_path, token, suite, version, since, until, tags)
     labels = dict(zip(table.suite_hash, table.label))
+    seed(f"settings-{suite}-{version}", "settings", lambda h: url_state.match_hash(h, labels))
     picked = bar.selectbox("Settings (runs are ranked only with runs of the same settings)", list(labels),
                            format_func=lambda h: labels[h], key=f"settings-{suite}-{version}")
     standard = bool(table.set_index("suite_hash").standard[picked])

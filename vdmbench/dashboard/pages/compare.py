@@ -7,8 +7,8 @@ import streamlit as st
 
 from vdmbench.core.formatting import NOT_COMPARABLE
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import cells, compare, groups, ranking
-from vdmbench.dashboard.pages.common import Context, run_label, show_video
+from vdmbench.dashboard import cells, compare, groups, ranking, url_state
+from vdmbench.dashboard.pages.common import Context, run_label, seed, show_video, url_extra
 
 
 def render(ctx: Context) -> None:
@@ -18,8 +18,17 @@ def render(ctx: Context) -> None:
         st.info("Comparing needs two or more finished runs of this suite version.")
         return
     labels = {r.run_id: run_label(r) for r in runs.itertuples()}
-    picked = st.multiselect("Runs (the first is the baseline)", list(labels), default=list(runs.run_id[:2][::-1]),
-                            format_func=lambda r: labels[r], key="compare_runs")
+    seed("compare_runs", "runs", lambda t: [r for r in url_state.decode_list(t) if r in labels] or None)
+    # Another suite's runs (the suite changed): keep the ones still offered, not an error.
+    if "compare_runs" in st.session_state:
+        kept = [r for r in st.session_state["compare_runs"] if r in labels]
+        if kept != st.session_state["compare_runs"]:
+            st.session_state["compare_runs"] = kept or list(runs.run_id[:2][::-1])
+    if "compare_runs" not in st.session_state:
+        st.session_state["compare_runs"] = list(runs.run_id[:2][::-1])
+    picked = st.multiselect("Runs (the first is the baseline)", list(labels), format_func=lambda r: labels[r],
+                            key="compare_runs")
+    url_extra(runs=url_state.encode_list(picked) or None)
     if len(picked) < 2:
         st.info("Pick two or more runs.")
         return
@@ -49,7 +58,8 @@ def render(ctx: Context) -> None:
         _verdict_color, subset=["verdict"])
     st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
     st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline, paired over samples with the same prompt "
-               "and seed; 95% CI and two-sided p from the release gate's paired bootstrap (set-level metrics: "
+               "and seed; 95% CI and two-sided p from the release gate's paired bootstrap, resampling prompts "
+               "(each drawn prompt brings all its seeds: the leaderboard's unit too) (set-level metrics: "
                "from each run's CI), Holm-adjusted across metrics; significant at p < 0.05. '< x': below the "
                f"smallest p that {compare.N_BOOT} bootstrap replicates can resolve. CIs are clipped to what the "
                "metric's range allows.")

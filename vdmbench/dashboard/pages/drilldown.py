@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard.pages.common import Context, run_label, show_video
+from vdmbench.dashboard import media
+from vdmbench.dashboard.pages.common import Context, run_label, seed, show_video, url_extra
 
 
 def render(ctx: Context) -> None:
@@ -17,7 +20,9 @@ def render(ctx: Context) -> None:
         st.info("No runs of this suite.")
         return
     labels = {r.run_id: run_label(r) + (f" · shard {r.shard}" if r.shard else "") for r in runs.itertuples()}
+    seed("drill_run", "run", lambda r: r if r in labels else None)
     run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="drill_run")
+    url_extra(run=str(run_id))
     samples = ctx.load("samples", run_id)
     if samples.empty:
         st.info("This run has no samples yet.")
@@ -25,10 +30,14 @@ def render(ctx: Context) -> None:
     by_id = samples.set_index("sample_id")
     n_failed = int((samples.status != "ok").sum())
     st.caption(f"{len(samples)} samples: {len(samples) - n_failed} ok, {n_failed} failed.")
+    seed("drill_sample", "sample", lambda x: x if x in by_id.index else None)
+    if st.session_state.get("drill_sample") not in (None, *by_id.index):
+        del st.session_state["drill_sample"]  # a sample of the run shown before
     sample_id = st.selectbox(
         "Sample", list(samples.sample_id), key="drill_sample",
         format_func=lambda s: f"{s} · {by_id.status[s]} · {by_id.prompt[s][:60]}",
     )
+    url_extra(sample=str(sample_id))
     s = by_id.loc[sample_id]
     left, right = st.columns([3, 2])
     with left:
@@ -47,6 +56,32 @@ def render(ctx: Context) -> None:
             st.dataframe(metrics.style.format({"value": fmt}), hide_index=True, key="drill_metrics")
     with right:
         show_video(ctx.db_path, s.preview_path, s.path, "drilldown")
+        lossless = media.resolve(ctx.db_path, s.path)
+        if lossless is not None and lossless.is_file():
+            st.download_button("Download the lossless clip", lossless.read_bytes(), file_name=lossless.name,
+                               mime="video/mp4" if lossless.suffix == ".mp4" else "application/octet-stream",
+                               key="drill_download", help="the stored file the metrics read (bit-exact)")
+    if lossless is not None and lossless.is_file():
+        show_filmstrip(lossless)
+
+
+def show_filmstrip(path: Path) -> None:
+    """Evenly spaced frames of the lossless clip, scaled up by a whole factor with nearest-
+    neighbour pixels (PNG, so what is shown is the stored pixels, only larger)."""
+    try:
+        frames = media.read_frames(path)
+    except Exception as e:  # a clip the decoder cannot read: say so, keep the page
+        st.caption(f"filmstrip unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        return
+    if not frames:
+        return
+    strip = media.filmstrip(frames)
+    factor = media.scale_factor(frames[0].shape[0])
+    picked = media.pick_frames(len(frames))
+    with st.container(key="filmstrip"):
+        st.image(strip, output_format="PNG", width=int(strip.shape[1]),
+                 caption=f"frames {', '.join(map(str, picked))} of {len(frames)} · "
+                         f"{frames[0].shape[1]}x{frames[0].shape[0]} shown x{factor} (nearest neighbour)")
 
 
 def _tags(tags: object) -> list[str]:

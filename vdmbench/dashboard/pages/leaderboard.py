@@ -3,12 +3,18 @@ one cell per metric (value ± CI), coverage, and an overall score with rank band
 
 from __future__ import annotations
 
+import json
+from functools import partial
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from vdmbench.core.formatting import NOT_COMPARABLE
-from vdmbench.dashboard import cells, metric_facts, ranking
-from vdmbench.dashboard.pages.common import Context
+from vdmbench.dashboard import cells, metric_facts, model_card, ranking, url_state
+from vdmbench.dashboard.pages.common import Context, seed, url_extra, view_link
+
+OVERALL = "overall score"
 
 RANK_HELP = """
 **Overall score.** Each counted metric is min-max normalized over the models shown, so the best
@@ -77,29 +83,48 @@ def render(ctx: Context) -> None:
         st.markdown(RANK_HELP)
         cols = st.columns(min(4, max(1, len(ranked_metrics))))
         weights = {}
+        linked = url_state.decode_weights(_start_param("weights"))
         for i, m in enumerate(ranked_metrics):
             why = metric_facts.excluded_by_default(m, derived, set(flagged))
+            seed(f"weight-{m}", "weights", partial(_linked_weight, linked, m))
+            # A value from the link is already in the session state: no second default for it.
+            if f"weight-{m}" not in st.session_state:
+                st.session_state[f"weight-{m}"] = default_weight(m, derived, flagged)
             weights[m] = cols[i % len(cols)].number_input(
                 ranking.column_label(m, ways, flagged), min_value=0.0, max_value=100.0,
-                value=default_weight(m, derived, flagged), step=0.5, key=f"weight-{m}",
-                help=f"weight 0 by default: {why}" if why else None)
+                step=0.5, key=f"weight-{m}", help=f"weight 0 by default: {why}" if why else None)
     ranked = ranking.overall_rank(wide, ways, weights)
+    defaults = {m: default_weight(m, derived, flagged) for m in ranked_metrics}
 
     show_parts = st.toggle("Show parts and duplicates of each metric", value=False, key="show_parts")
     shown = [m for m in metrics if show_parts or metric_facts.parent_of(m) not in metrics]
-    options = ["overall score", *shown]
-    sort_by = st.selectbox("Sort by (each in its own direction: best first)", options, key="sort_by",
-                           format_func=lambda m: m if m == "overall score" else ranking.column_label(m, ways, flagged))
+    options = [OVERALL, *shown]
+    seed("sort_by", "sort", lambda t: OVERALL if t == "overall" else t if t in options else None)
+    if st.session_state.get("sort_by") not in (None, *options):
+        st.session_state["sort_by"] = OVERALL  # a part hidden again, or another suite's metric
+    sort_by = st.selectbox("Sort by (each in its own direction: best first; or click a column's header)", options,
+                           key="sort_by",
+                           format_func=lambda m: m if m == OVERALL else ranking.column_label(m, ways, flagged))
+    url_extra(weights=url_state.encode_weights(weights, defaults) or None,
+              sort=None if sort_by == OVERALL else str(sort_by))
     ranked = sort_rows(ranked, str(sort_by), ways)
     table, labels = display_table(ranked, shown, ways, flagged)
 
     styler = table.style
     for m, rows in ranking.best_rows(ranked, {k: v for k, v in ways.items() if k in shown}).items():
         styler = styler.apply(_highlight(rows), subset=[labels[m]], axis=0)
+    # One sort control: a header click selects the column (column selection turns the grid's own
+    # header sorting off) and the callback makes it the "Sort by" choice, in the metric's direction.
+    # The table's key follows the sort, so the selected (highlighted) column is always the sort.
+    sort_column = "overall" if sort_by == OVERALL else labels.get(str(sort_by), "overall")
+    key = table_key(str(sort_by))
+    column_to_sort = {"overall": OVERALL} | {label: m for m, label in labels.items()}
     # The keyed container gives the table a stable CSS class (st-key-leaderboard-table) for browsers.
     with st.container(key="leaderboard-table"):
-        st.dataframe(styler, hide_index=True, key="leaderboard", width="stretch",
-                     column_config=column_config(ranked, shown, labels))
+        st.dataframe(styler, hide_index=True, key=key, width="stretch",
+                     column_config=column_config(ranked, shown, labels),
+                     on_select=lambda: sort_from_header(key, column_to_sort), selection_mode="single-column",
+                     selection_default={"selection": {"columns": [sort_column]}})
 
     st.caption("Cells: mean ± half the 95% bootstrap CI over prompts (clipped to the metric's range); "
                "↑ higher is better, ↓ lower is better; the best value of each metric is highlighted. "
@@ -110,10 +135,63 @@ def render(ctx: Context) -> None:
     if ctx.tags:
         st.caption(f"Filtered to samples tagged {', '.join(ctx.tags)}: values and CIs recomputed from "
                    "per-sample values; set-level metrics (FVD, KVD) cannot be split by tag and are left out.")
+    model_cards(ctx, ranked)
+
+
+def _linked_weight(linked: dict[str, float], metric: str, _text: str) -> float | None:
+    return linked.get(metric)
+
+
+def _start_param(name: str) -> str | None:
+    from vdmbench.dashboard.pages.common import url_start
+
+    return url_start().get(name)
+
+
+def table_key(sort_by: str) -> str:
+    return f"leaderboard-{sort_by}"
+
+
+def sort_from_header(key: str, column_to_sort: dict[str, str]) -> None:
+    """on_select of the table: the clicked header becomes the sort (a non-metric column, or a
+    click that clears the selection, leaves the sort as it was)."""
+    state: Any = st.session_state.get(key)
+    columns = list(state["selection"]["columns"]) if state else []
+    if columns and columns[0] in column_to_sort:
+        st.session_state["sort_by"] = column_to_sort[columns[0]]
+
+
+def model_cards(ctx: Context, ranked: pd.DataFrame) -> None:
+    """One card per row: adapter, redacted config, generation settings, environment, and links
+    that open the model's run in Compare (against the leader) and in the Drill-down."""
+    st.subheader("Model cards")
+    models = list(ranked.model)
+    seed("card", "card", lambda m: m if m in models else None)
+    model = st.selectbox("Model", models, key="card")
+    url_extra(card=str(model) if model else None)
+    row = ranked[ranked.model == model].iloc[0]
+    card = ctx.load("model_card", str(row.run_id))
+    leader = str(ranked.run_id.iloc[0])
+    versus = [leader, card.run_id] if leader != card.run_id else [card.run_id]
+    st.markdown(f"**{card.model}** · adapter `{card.adapter}` · run `{card.run_id}`"
+                + (f" · git `{card.git_sha[:10]}`" if card.git_sha else ""))
+    st.markdown(f"Generation: {model_card.size_text(card.generation)}")
+    st.markdown(f"[Compare with the leader]({view_link(ctx, 'Compare', runs=url_state.encode_list(versus))}) · "
+                f"[Drill-down]({view_link(ctx, 'Drill-down', run=card.run_id)})")
+    left, right = st.columns(2)
+    with left:
+        st.caption("Model config (secret-named values redacted)")
+        st.code(json.dumps(card.config, indent=2, sort_keys=True, default=str), language="json")
+    with right:
+        st.caption("Environment of the run")
+        st.table(pd.DataFrame({"": list(card.environment), "value": [str(v) for v in card.environment.values()]})
+                 .set_index(""))
+        if card.packages:
+            st.caption("packages: " + ", ".join(f"{k} {v}" for k, v in sorted(card.packages.items())))
 
 
 def sort_rows(ranked: pd.DataFrame, sort_by: str, ways: dict[str, bool]) -> pd.DataFrame:
-    if sort_by == "overall score" or sort_by not in ranked:
+    if sort_by == OVERALL or sort_by not in ranked:
         out = ranked.sort_values(["overall", "model"], ascending=[False, True], na_position="last")
     else:
         out = ranked.sort_values([sort_by, "model"], ascending=[not ways.get(sort_by, True), True],

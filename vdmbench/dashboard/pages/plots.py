@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.dashboard import cells, charts, ranking
-from vdmbench.dashboard.pages.common import Context
+from vdmbench.dashboard.pages.common import Context, seed, url_extra
 
 
 def render(ctx: Context) -> None:
@@ -23,7 +23,11 @@ def render(ctx: Context) -> None:
     if not metrics:
         st.info("These runs have no metrics.")
         return
+    seed("plot_metric", "metric", lambda m: m if m in metrics else None)
+    if st.session_state.get("plot_metric") not in (None, *metrics):
+        del st.session_state["plot_metric"]  # another suite's metric
     metric = st.selectbox("Metric", metrics, key="plot_metric", format_func=lambda m: ranking.column_label(m, ways))
+    url_extra(metric=str(metric))
     model_of = dict(zip(runs.run_id, runs.model))
     values = ctx.load("sample_values", tuple(runs.run_id), ctx.tags)
     values = values[values.metric == metric].assign(model=lambda d: d.run_id.map(model_of))
@@ -43,22 +47,19 @@ def render(ctx: Context) -> None:
         st.altair_chart(distribution_chart(values, metric), width="stretch")
 
     st.subheader("Per tag / dimension")
-    tags = ctx.load("sample_tags", tuple(runs.run_id))
-    per_tag = tag_means(values, tags)
+    per_tag = ctx.load("dimension_scores", tuple(runs.run_id), metric).assign(
+        model=lambda d: d.run_id.map(model_of))
     if per_tag.empty:
-        st.caption("No tagged samples (prompts have no `tags` in the suite).")
+        st.caption(f"No per-sample values of {metric} on tagged samples: set-level metrics (FVD, KVD) have one "
+                   "value per run, and prompts without `tags` have no dimension." if values.empty else
+                   "No tagged samples (prompts have no `tags` in the suite).")
     else:
-        st.altair_chart(tag_chart(per_tag, metric), width="stretch")
-        table = charts.dimension_table(per_tag)
-        decimals = cells.decimals_for(table.to_numpy().ravel())
-        st.dataframe(table.style.format(lambda v: cells.value_cell(v, None, None, decimals)),
-                     key="dimension_table", width="stretch")
-        radar = charts.radar_points(table, ways.get(metric))
-        if radar.empty:
-            st.caption("The radar needs three or more tags.")
-        else:
-            st.altair_chart(radar_chart(radar, metric), width="stretch")
-            st.caption("Radar: per tag, 1 (the rim) = the best model shown, 0 (the center) = the worst.")
+        dimension_view(per_tag, metric, ways.get(metric))
+
+    st.subheader("Metric vs metric (one point per model)")
+    scatter_view(ctx, wide, metrics, ways)
+
+    ladder_view(ctx, runs, model_of)
 
     st.subheader("Over time (every finished run with these settings: the regression history)")
     hist = ctx.load("history", ctx.suite, ctx.version, ctx.since, ctx.until)
@@ -67,6 +68,113 @@ def render(ctx: Context) -> None:
         hist = hist[hist.run_id.isin(set(settings.run_id[settings.suite_hash == ctx.settings]))]
     hist = hist[hist.metric == metric]
     st.altair_chart(history_chart(hist, metric), width="stretch")
+
+
+def dimension_view(per_tag: pd.DataFrame, metric: str, higher_is_better: bool | None) -> None:
+    """Models x dimensions with CIs (table, grouped bars, radar), and one button per dimension
+    that filters the whole board to it (the sidebar's tag filter)."""
+    st.altair_chart(tag_chart(per_tag, metric), width="stretch")
+    values = charts.dimension_table(per_tag)
+    half = per_tag.assign(half=(per_tag.ci_high - per_tag.ci_low) / 2)
+    decimals = cells.decimals_for(values.to_numpy().ravel(), list(half.half.dropna()))
+    by = per_tag.set_index(["model", "tag"])
+    shown = pd.DataFrame({tag: [cells.value_cell(by.value.get((m, tag)), by.ci_low.get((m, tag)),
+                                                 by.ci_high.get((m, tag)), decimals)
+                                if (m, tag) in by.index else "–" for m in values.index]
+                          for tag in values.columns}, index=values.index)
+    shown.index.name = "model"
+    st.dataframe(shown, key="dimension_table", width="stretch")
+    st.caption("Each cell: the mean over the model's samples with that tag ± half its 95% CI (bootstrap over "
+               "prompts). Click a dimension below to filter the whole board to it.")
+    buttons = st.columns(min(6, len(values.columns)))
+    for i, tag in enumerate(values.columns):
+        buttons[i % len(buttons)].button(str(tag), key=f"dimension-{tag}", on_click=filter_to_dimension,
+                                         args=(str(tag),), help=f"Leaderboard of the samples tagged {tag}")
+    radar = charts.radar_points(values, higher_is_better)
+    if radar.empty:
+        st.caption("The radar needs three or more tags.")
+    else:
+        st.altair_chart(radar_chart(radar, metric), width="stretch")
+        st.caption("Radar: per tag, 1 (the rim) = the best model shown, 0 (the center) = the worst.")
+
+
+def filter_to_dimension(tag: str) -> None:
+    """Button callback: the sidebar's tag filter becomes this one dimension, on the leaderboard."""
+    st.session_state["tags"] = [tag]
+    st.session_state["page"] = "Leaderboard"
+
+
+HUMAN = "human rating (arena)"
+
+
+def scatter_view(ctx: Context, wide: pd.DataFrame, metrics: list[str], ways: dict[str, bool]) -> None:
+    """Any two metrics against each other across models, with both CIs; the arena's human rating
+    is one more axis when the suite has votes."""
+    ratings = ctx.load("ratings", ctx.suite) if not ctx.load("votes", ctx.suite).empty else pd.DataFrame()
+    table = wide
+    axes = list(metrics)
+    if not ratings.empty:
+        table = wide.merge(ratings[["model", "rating", "ci_low", "ci_high"]].rename(
+            columns={"rating": HUMAN, "ci_low": f"{HUMAN} lo", "ci_high": f"{HUMAN} hi"}), on="model", how="left")
+        axes = [HUMAN, *metrics]
+    if len(axes) < 2:
+        st.caption("A scatter needs two metrics (or one metric and arena votes).")
+        return
+    left, right = st.columns(2)
+    x = left.selectbox("x", axes, index=0, key="scatter_x")
+    y = right.selectbox("y", axes, index=1, key="scatter_y")
+    points = charts.scatter_points(table, str(x), str(y))
+    if points.empty:
+        st.caption("No model has both values.")
+        return
+    st.altair_chart(scatter_chart(points, str(x), str(y)), width="stretch")
+    rho = charts.spearman(points.x, points.y)
+    st.caption(f"{len(points)} models; Spearman rho = {rho:.2f}" if rho == rho else f"{len(points)} models "
+               "(Spearman rho needs three or more distinct values)")
+
+
+def scatter_chart(points: pd.DataFrame, x: str, y: str) -> alt.LayerChart:
+    base = alt.Chart(points).encode(
+        x=alt.X("x:Q", title=x, scale=alt.Scale(zero=False)), y=alt.Y("y:Q", title=y, scale=alt.Scale(zero=False)))
+    dots = base.mark_point(filled=True, size=80).encode(
+        color="model:N", tooltip=["model", alt.Tooltip("x:Q", format=".4g"), alt.Tooltip("y:Q", format=".4g")])
+    xerr = base.mark_rule().encode(x="x_lo:Q", x2="x_hi:Q", color="model:N")
+    yerr = base.mark_rule().encode(y="y_lo:Q", y2="y_hi:Q", color="model:N")
+    names = base.mark_text(dy=-10).encode(text="model:N")
+    return (xerr + yerr + dots + names).properties(height=360)
+
+
+def ladder_view(ctx: Context, runs: pd.DataFrame, model_of: dict[str, str]) -> None:
+    """Sample-efficiency ladder (issue #18) of set-level metrics: value vs n, one line per model."""
+    points = charts.ladder_points(ctx.load("run_metric_details", tuple(runs.run_id)), model_of)
+    if points.empty:
+        return  # runs from before the ladder: nothing to draw, nothing to explain
+    st.subheader("Sample-efficiency ladder (set-level metrics)")
+    names = sorted(points.metric.unique())
+    which = st.selectbox("Set-level metric", names, key="ladder_metric")
+    part = points[points.metric == which]
+    st.altair_chart(ladder_chart(part, str(which)), width="stretch")
+    unsettled = sorted(set(part.model[part.settled == False]))  # noqa: E712 - None means unknown
+    rule = next((r for r in part.rule if r), "")
+    st.caption(f"Value at n = 64, 128, ... samples (log2 axis) with its 95% CI band. {rule}".strip())
+    if unsettled:
+        st.warning(f"Not settled (the value still moves with more samples): {', '.join(unsettled)}. "
+                   "Marked ✕ on the chart.")
+
+
+def ladder_chart(points: pd.DataFrame, metric: str) -> alt.LayerChart:
+    data = points.assign(state=points.settled.map({True: "settled", False: "not settled"}).fillna("unknown"))
+    x = alt.X("n:Q", title="samples (n)", scale=alt.Scale(type="log", base=2))
+    base = alt.Chart(data).encode(x=x, color="model:N")
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", title=metric, scale=alt.Scale(zero=False)),
+                                              y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+        tooltip=["model", "n", alt.Tooltip("value:Q", format=".4g"), "state"])
+    last = data.sort_values("n").groupby("run_id").tail(1)
+    marks = alt.Chart(last[last.state == "not settled"]).mark_point(shape="cross", size=160, filled=True).encode(
+        x=x, y="value:Q", color="model:N", tooltip=["model", "state"])
+    return (band + line + marks).properties(height=320)
 
 
 def means_chart(means: pd.DataFrame, metric: str, log: bool) -> alt.LayerChart:
@@ -100,19 +208,14 @@ def distribution_chart(values: pd.DataFrame, metric: str) -> alt.Chart:
     ).properties(height=300)
 
 
-def tag_means(values: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
-    """Mean metric value per (model, tag) over the samples carrying the tag."""
-    if values.empty or tags.empty:
-        return pd.DataFrame(columns=["model", "tag", "value", "samples"])
-    joined = values.merge(tags, on=["run_id", "sample_id"])
-    return joined.groupby(["model", "tag"], as_index=False).agg(value=("value", "mean"), samples=("value", "size"))
-
-
-def tag_chart(per_tag: pd.DataFrame, metric: str) -> alt.Chart:
-    return alt.Chart(per_tag).mark_bar().encode(
-        x=alt.X("tag:N", title="tag"), xOffset="model:N", y=alt.Y("value:Q", title=f"mean {metric}"),
-        color="model:N", tooltip=["model", "tag", alt.Tooltip("value:Q", format=".4g"), "samples"],
-    ).properties(height=300)
+def tag_chart(per_tag: pd.DataFrame, metric: str) -> alt.LayerChart:
+    base = alt.Chart(per_tag).encode(x=alt.X("tag:N", title="tag / dimension"), xOffset="model:N")
+    bars = base.mark_bar().encode(
+        y=alt.Y("value:Q", title=f"mean {metric}"), color="model:N",
+        tooltip=["model", "tag", alt.Tooltip("value:Q", format=".4g"), alt.Tooltip("ci_low:Q", format=".4g"),
+                 alt.Tooltip("ci_high:Q", format=".4g"), "samples", "prompts"])
+    err = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title=f"mean {metric}"), y2="ci_high:Q")
+    return (bars + err).properties(height=300)
 
 
 def history_chart(hist: pd.DataFrame, metric: str) -> alt.LayerChart:

@@ -240,3 +240,44 @@ def test_the_distinct_prompts_of_a_batch_are_decomposed_at_once(tmp_path):
         values = m.sample_values(ClipBatch(videos=clips(4), prompts=prompts))
         assert sum(1 for b in srv.requests if not images(b)) == 3  # one per distinct prompt
     assert state["max"] == 3 and values["judge_adherence"].tolist() == [1.0] * 4
+
+
+def test_questions_come_from_the_suites_structured_fields_before_any_are_generated(tmp_path):
+    """params.questions (the suite YAML's own list) > the questions option > VBench's auxiliary info
+    > generated; only the prompt with none of them is decomposed by the judge."""
+    asked: dict[str, list[str]] = {}
+
+    def respond(body, n):
+        if not images(body):
+            assert "a plain prompt" in user_text(body)
+            return Out(json.dumps(["Is it plain?"]))
+        asked.setdefault(question(body), []).append("x")
+        return yes(0.7) if "red" in question(body) or "left" in question(body) else no(0.4)
+
+    prompts = ["a red car", "a bicycle on the left of a car", "a bird", "a plain prompt", "a red car"]
+    params = [{"vbench": {"color": {"color": "red"}}},
+              {"vbench": {"spatial_relationship": {"spatial_relationship": {
+                  "object_a": "bicycle", "object_b": "car", "relationship": "on the left of"}}}},
+              {"questions": ["Is there a bird?", {"category": "count", "question": "Is there exactly one bird?"}],
+               "vbench": {"object_class": {"object": "bird"}}},
+              {}, {"vbench": {"color": {"color": "red"}}, "questions": ["Is the car red?"]}]
+    with FakeServer(respond) as srv:
+        m = metric(srv, tmp_path, questions={"a bird": ["Is it a bird?"], "a red car": ["Is it a car?"]})
+        batch = ClipBatch(videos=clips(5), prompts=prompts, prompt_params=params)
+        values = m.sample_values(batch)
+        notes = m.sample_notes(batch)
+        assert sum(1 for b in srv.requests if not images(b)) == 1  # only "a plain prompt"
+    assert [n["questions"] for n in notes] == ["given", "vbench", "prompt_params", "generated", "prompt_params"]
+    assert [[a["question"] for a in n["answers"]] for n in notes] == [
+        ["Is it a car?"], ["Is there any bicycle on the left of any car in the video?"],
+        ["Is there a bird?", "Is there exactly one bird?"], ["Is it plain?"], ["Is the car red?"]]
+    assert [a["category"] for a in notes[1]["answers"]] == ["spatial"] and notes[2]["answers"][1]["category"] == "count"
+    assert values["judge_adherence"].tolist() == [0.0, 1.0, 0.0, 0.0, 1.0]
+    assert values["judge_adherence_p_yes"].tolist() == [pytest.approx(p) for p in (0.4, 0.7, 0.4, 0.4, 0.7)]
+    # Without the option, VBench's colour question is asked of the red car.
+    with FakeServer(respond) as srv:
+        m = metric(srv, tmp_path / "no-option")
+        m.sample_values(ClipBatch(videos=clips(1), prompts=prompts[:1], prompt_params=params[:1]))
+        assert [question(b) for b in srv.requests] == ["Does the video show any car that is red?"]
+    with pytest.raises(ConfigError, match="params.questions of prompt 'a bird'"):
+        m.questions_for("a bird", {"questions": []})

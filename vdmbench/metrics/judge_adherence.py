@@ -11,6 +11,16 @@ Per clip, over the questions with a readable answer:
 A question whose call failed (retries spent) fails the clip's scoring, so a rerun asks it again;
 a reply that stays unreadable after the stricter retry is recorded as failed and left out.
 
+Where a prompt's questions come from, first found wins (the notes say which):
+    prompt_params  the prompt's own `params.questions: [...]` in the suite YAML (strings or
+                   {category, question})
+    given          the `questions` option / `questions_file` (prompt text -> list)
+    vbench         the prompt's VBench auxiliary info (`params.vbench`, what `vdmbench vbench import`
+                   keeps): object_class, multiple_objects, color, spatial_relationship and scene
+                   give their judge_vbench_semantic questions (human_action is not used here: the
+                   "A person is ..." form says nothing about the rest of a longer prompt)
+    generated      decomposed once by the judge and kept in the question bank
+
 Options: `judge` (the judge mapping, docs/judge.md), `questions` (prompt text -> list) and/or
 `questions_file` (YAML/JSON of the same), `question_bank` (where generated questions are stored;
 default <cache>/judge/questions.json). Per-question answers of the last batch: `sample_notes()`.
@@ -20,6 +30,7 @@ default <cache>/judge/questions.json). Per-question answers of the last batch: `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +38,9 @@ import torch
 
 from vdmbench.core.errors import ConfigError
 from vdmbench.judges import Judge, JudgeConfig, JudgeError, build_judge
-from vdmbench.judges.questions import Question, QuestionBank, read_given
+from vdmbench.judges.questions import Question, QuestionBank, normalize, read_given
 from vdmbench.judges.templates import load_template
+from vdmbench.judges.vbench_questions import dimension_questions, template_of
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 
 
@@ -84,6 +96,11 @@ class JudgedMetric(PerSampleMetric):
         return {**super().describe(), **(self._judge.describe() if self._judge else {"judge": self.judge_config.public()})}
 
 
+# The VBench dimensions whose auxiliary info gives judge_adherence its questions, with their category.
+VBENCH_CATEGORY = {"object_class": "object", "multiple_objects": "object", "color": "color",
+                   "spatial_relationship": "spatial", "scene": "scene"}
+
+
 class JudgeAdherence(JudgedMetric):
     """Prompt adherence: the prompt's atomic yes/no questions asked of the clip by a VLM judge."""
 
@@ -106,25 +123,43 @@ class JudgeAdherence(JudgedMetric):
         self.given = read_given(questions, questions_file)
         bank_path = Path(question_bank) if question_bank else (self.cache_dir / "questions.json" if self.cache_dir else None)
         self.bank = QuestionBank(bank_path, load_template("decompose"))
+        self.vbench_templates = {d: template_of(d) for d in VBENCH_CATEGORY}
         self._with_logprobs = 0
         self._answered = 0
 
-    def questions_for(self, prompt: str) -> tuple[list[Question], str]:
-        """The prompt's questions and where they came from (given | generated)."""
-        if prompt in self.given:
-            return self.given[prompt], "given"
-        found = self.bank.get(prompt)
+    def questions_for(self, prompt: str, params: Mapping[str, Any] | None = None) -> tuple[list[Question], str]:
+        """The prompt's questions and where they came from (prompt_params | given | vbench |
+        generated; see the module docstring)."""
+        found = self.structured_questions(prompt, params)
         if found is not None:
-            return found, "generated"
+            return found
+        stored = self.bank.get(prompt)
+        if stored is not None:
+            return stored, "generated"
         made_by = f"{self.judge_config.model}@{self.judge_config.revision or 'unknown revision'}"
         return self.bank.get_or_make(prompt, self.judge.decompose, made_by), "generated"
 
+    def structured_questions(self, prompt: str, params: Mapping[str, Any] | None) -> tuple[list[Question], str] | None:
+        """The questions the suite gives (its prompt's params, the questions option, VBench's
+        auxiliary info), without asking the judge; None when it gives none."""
+        if isinstance(params, Mapping) and params.get("questions") is not None:
+            return normalize(params["questions"], f"params.questions of prompt {prompt[:60]!r}"), "prompt_params"
+        if prompt in self.given:
+            return self.given[prompt], "given"
+        from_vbench = dimension_questions(prompt, params, self.vbench_templates, tuple(VBENCH_CATEGORY))
+        if from_vbench:
+            return [{"category": VBENCH_CATEGORY[d], "question": q} for d, qs in from_vbench.items() for q in qs], "vbench"
+        return None
+
     def sample_values(self, batch: ClipBatch) -> dict[str, torch.Tensor]:
         videos = self.check_batch(batch)
-        # The batch's distinct prompts at once (a first run decomposes them through the judge).
-        distinct = list(dict.fromkeys(batch.prompts))
-        found = dict(zip(distinct, self.judge.parallel(self.questions_for, distinct)))
-        per_clip = [found[p] for p in batch.prompts]
+        params = list(batch.prompt_params or [])
+        params = params if len(params) == len(batch) else [{}] * len(batch)
+        given = [self.structured_questions(prompt, p) for prompt, p in zip(batch.prompts, params)]
+        # The distinct prompts without given questions at once (a first run decomposes them).
+        distinct = list(dict.fromkeys(prompt for prompt, g in zip(batch.prompts, given) if g is None))
+        made = dict(zip(distinct, self.judge.parallel(self.questions_for, distinct)))
+        per_clip = [g if g is not None else made[prompt] for prompt, g in zip(batch.prompts, given)]
         answers = self.judge.ask_batch([(videos[i], [q["question"] for q in qs]) for i, (qs, _) in enumerate(per_clip)])
         errors = [a for clip in answers for a in clip if a.status == "error"]
         if errors:

@@ -1,165 +1,97 @@
-"""A real browser on the served app: `vdmbench leaderboard` serves it on localhost, headless Chromium
-loads it, the leaderboard table is found in the page and a screenshot is saved.
+"""A real browser on the served app: `vdmbench leaderboard` serves it on localhost and headless
+Chromium opens every page in one tab (`?page=...`): each page's main element is drawn, no exception
+box is on it, and a screenshot is saved (to $VDMBENCH_SCREENSHOT_DIR when set). Then an Arena vote
+is clicked while another process holds the database as a writer: the vote is queued, not lost,
+and stored by the next click once the file is free.
 
 Chromium is driven over the DevTools protocol with `websockets` (a Streamlit dependency), so no
-chromedriver is needed. Skipped when no Chromium is installed (Debian: apt-get install chromium).
+chromedriver is needed; the server, browser and page checks are scripts/dashboard_screenshots.py's.
+Skipped when no Chromium is installed (Debian: apt-get install chromium).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from scripts.dashboard_screenshots import Chromium, browser_path, open_page, serve
 from tests.dashboard_db import fill
-from tests.fixtures import REPO
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000", "--hide-scrollbars"]
-
-# The leaderboard table: a data grid inside the container keyed "leaderboard-table". The grid paints
-# on a canvas but keeps an accessible copy of its cells (data-testid glide-cell-<col>-<row>).
-FIND_TABLE = """(() => {
-  const box = document.querySelector('.st-key-leaderboard-table [data-testid="stDataFrame"]');
-  if (!box) return null;
-  const cells = [...box.querySelectorAll('[data-testid^="glide-cell-"]')].map(e => e.textContent);
-  if (cells.length === 0) return null;  // the grid has not filled in yet
-  const r = box.getBoundingClientRect();
-  return {width: r.width, height: r.height, cells: cells, text: document.body.innerText};
-})()"""
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])  # another writer holding the file
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+CLICK = """(() => {{ const b = document.querySelector('.st-key-{key} button'); if (!b) return null; b.click(); return true; }})()"""
+TEXT_HAS = """(() => {{ const t = document.body.innerText; return t.includes({text}) ? t : null; }})()"""
 
 
-def _browser() -> str | None:
-    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+def _votes(db: Path) -> int:
+    import duckdb
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-class DevTools:
-    """Just enough of the Chrome DevTools protocol: send a command, wait for its answer."""
-
-    def __init__(self, ws_url: str) -> None:
-        from websockets.sync.client import connect
-
-        self.ws = connect(ws_url, max_size=None, open_timeout=30).__enter__()
-        self.next_id = 0
-
-    def call(self, method: str, timeout: float = 30, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if msg.get("id") == self.next_id:  # events in between are ignored
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg["result"]
-
-    def evaluate(self, expression: str):
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-    def close(self) -> None:
-        self.ws.__exit__(None, None, None)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the process and its children: `vdmbench leaderboard` runs streamlit as a child, and a
-    plain terminate() of the parent left that server running after the test."""
-    import signal
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)  # started with start_new_session: its own process group
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the parent
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@pytest.mark.skipif(_browser() is None, reason="no Chromium installed (apt-get install -y chromium)")
-def test_browser_loads_the_leaderboard_and_takes_a_screenshot(tmp_path):
-    pytest.importorskip("websockets")
-    results = tmp_path / "results"
-    fill(results, [("toy-noise", "noise"), ("toy-square", "moving_square")])
-    port, debug_port = _free_port(), _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vdmbench.cli.commands", "leaderboard", "--db", str(results / "vdmbench.duckdb"),
-         "--port", str(port), "--headless"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    profile = tempfile.mkdtemp(prefix="chrome-profile-", dir=tmp_path)
-    browser = None
+    con = duckdb.connect(str(db), read_only=True)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        browser = subprocess.Popen(
-            [_browser(), *CHROME_FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={debug_port}",
-             f"http://127.0.0.1:{port}/"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            pages = [t for t in json.loads(_wait_http(f"http://127.0.0.1:{debug_port}/json/list", 30))
-                     if t.get("type") == "page" and str(port) in t.get("url", "")]
-            if pages or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert pages, "Chromium did not open the app"
-        tools = DevTools(pages[0]["webSocketDebuggerUrl"])
-        try:
-            found, deadline = None, time.monotonic() + 60
-            while found is None and time.monotonic() < deadline:
-                found = tools.evaluate(FIND_TABLE)
-                if found is None:
-                    time.sleep(0.3)
-            assert found is not None, "the leaderboard table never appeared"
-            assert found["width"] > 200 and found["height"] > 50
-            text = found["text"]
-            assert "Leaderboard · dash v1" in text
-            assert {"toy-noise", "toy-square"} <= set(found["cells"]), found["cells"]
-            time.sleep(1.0)  # let the grid's canvas paint before the screenshot
-            shot = tools.call("Page.captureScreenshot", format="png")
-        finally:
-            tools.close()
-        out = Path(os.environ.get("VDMBENCH_SCREENSHOT_DIR", tmp_path)) / "leaderboard.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(base64.b64decode(shot["data"]))
-        assert out.stat().st_size > 10_000
-        print(f"screenshot: {out}")
+        return int(con.execute("SELECT count(*) FROM arena_votes").fetchone()[0])
     finally:
-        if browser is not None:
-            _stop(browser)
-        _stop(server)
+        con.close()
+
+
+@pytest.mark.skipif(browser_path() is None, reason="no Chromium installed (apt-get install -y chromium)")
+def test_every_page_renders_in_chromium_and_a_vote_survives_a_held_database(tmp_path):
+    pytest.importorskip("websockets")
+    from vdmbench.dashboard.pages import PAGES
+
+    results = tmp_path / "results"
+    fill(results, [("toy-noise", "noise"), ("toy-square", "moving_square"), ("toy-flaky", "flaky")])
+    db = results / "vdmbench.duckdb"
+    shots = Path(os.environ.get("VDMBENCH_SCREENSHOT_DIR", tmp_path / "shots"))
+    with serve(db, tmp_path) as url:
+        browser = Chromium(Path(tempfile.mkdtemp(prefix="chrome-profile-", dir=tmp_path)))
+        try:
+            seen = {}
+            for page in PAGES:  # every page the sidebar offers, new ones included
+                found = open_page(browser, url, page)
+                assert not found["exceptions"]
+                assert page.split("-")[0] in found["header"], found["header"]
+                time.sleep(0.5)  # canvases paint after the DOM
+                out = browser.screenshot(shots / f"{page.lower()}.png")
+                assert out.stat().st_size > 10_000  # a drawn page, not a blank one
+                seen[page] = found
+            # The main elements hold this database's content, not just any widget.
+            cells = set(seen["Leaderboard"]["found"])
+            assert {"toy-noise", "toy-square", "toy-flaky"} <= cells, cells
+            assert "Leaderboard · dash v1" in seen["Leaderboard"]["text"]
+            assert seen["Arena"]["found"] >= 2 and seen["Plots"]["found"] >= 3
+            assert any("toy-" in c for c in seen["Compare"]["found"])
+
+            # A vote while another writer holds the file: queued on disk, then stored once.
+            assert _votes(db) == 0
+            holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "60"], stdout=subprocess.PIPE, text=True)
+            try:
+                assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+                t0 = time.monotonic()
+                assert browser.wait_for(CLICK.format(key="arena_vote_a"), 30, what="the 'A is better' button")
+                browser.wait_for(TEXT_HAS.format(text='"Vote queued"'), 45, what="the queued-vote message")
+                assert time.monotonic() - t0 < 30  # no 30 s freeze
+                assert holder.poll() is None, "the holder let go too early: the busy vote was not tested"
+                pending = list((results / "vdmbench.duckdb.pending-votes").glob("*.json"))
+                assert len(pending) == 1  # the vote is on disk, not lost
+            finally:
+                holder.kill()
+                holder.wait()
+            assert browser.wait_for(CLICK.format(key="arena_vote_skip"), 30, what="the 'Skip' button")
+            browser.wait_for(TEXT_HAS.format(text='"queued vote(s) stored"'), 45, what="the stored-vote message")
+            assert _votes(db) == 1
+            assert not list((results / "vdmbench.duckdb.pending-votes").glob("*.json"))
+            after = open_page(browser, url, "Arena")  # a fresh page counts the stored vote in the ratings
+            assert "1 votes" in after["text"], after["text"][-500:]
+            browser.screenshot(shots / "arena-after-vote.png")
+        finally:
+            browser.close()

@@ -7,16 +7,18 @@ from tests.dashboard_db import fill
 from tests.test_judge_fakeserver import FakeServer, Out, images
 from tests.test_judge_pairwise import steadiness
 from vdmbench.cli.commands import main
+from vdmbench.store import Store
+
+
+def steadier(body, n):
+    frames = images(body)
+    half = len(frames) // 2
+    return Out("A" if steadiness(frames[:half]) > steadiness(frames[half:]) else "B")
 
 
 def test_judge_compare_rates_the_steadier_model_first(tmp_path, capsys):
     runs = fill(tmp_path, models=[("toy-noise", "noise"), ("toy-square", "moving_square")])
     db = tmp_path / "vdmbench.duckdb"
-
-    def steadier(body, n):
-        frames = images(body)
-        half = len(frames) // 2
-        return Out("A" if steadiness(frames[:half]) > steadiness(frames[half:]) else "B")
 
     with FakeServer(steadier) as srv:
         argv = ["judge", "compare", runs["toy-noise"][:-2], runs["toy-square"], "--judge", "openai",
@@ -32,6 +34,35 @@ def test_judge_compare_rates_the_steadier_model_first(tmp_path, capsys):
     with open(tmp_path / "votes.csv") as f:
         votes = list(csv.DictReader(f))
     assert len(votes) == 8 and {v["winner"] for v in votes} == {"b"}
+    # Stored next to the human votes, once however often the command runs.
+    label = "openai/fake-vlm@-/pairwise-v1"
+    assert f"stored 8 judge votes ({label})" in out
+    stored = Store(db, read_only=True).judge_votes("dash", "temporal consistency")
+    assert len(stored) == 8 and set(stored.judge) == {label} and set(stored.criterion) == {"temporal consistency"}
+    assert set(stored.model_b if stored.run_a.iloc[0] == runs["toy-noise"] else stored.model_a) == {"toy-square"}
+    assert stored.winner.isin(["a", "b"]).all() and stored.forward.notna().all()
+    assert sorted(zip(stored.prompt_id, stored.seed)) == sorted((v["prompt_id"], int(v["seed"])) for v in votes)
+
+
+def test_judge_compare_prints_its_agreement_with_the_arenas_human_votes(tmp_path, capsys):
+    runs = fill(tmp_path, models=[("toy-noise", "noise"), ("toy-square", "moving_square")])
+    db = tmp_path / "vdmbench.duckdb"
+    store = Store(db)
+    noise = {(s.prompt_id, s.seed): s for s in store.samples(runs["toy-noise"])}
+    square = {(s.prompt_id, s.seed): s for s in store.samples(runs["toy-square"])}
+    # People preferred the square on 4 pairs and the noise on 1 (the judge, below, always the square).
+    for i, key in enumerate(sorted(noise)[:5]):
+        store.record_vote(vote_id=f"h{i}", suite="dash", prompt_id=key[0], seed=key[1], run_a=runs["toy-square"],
+                          sample_a=square[key].sample_id, model_a="toy-square", run_b=runs["toy-noise"],
+                          sample_b=noise[key].sample_id, model_b="toy-noise", winner="b" if i == 4 else "a")
+    with FakeServer(steadier) as srv:  # the judge always picks the (steadier) square
+        assert main(["judge", "compare", runs["toy-noise"], runs["toy-square"], "--judge", "openai",
+                     "--set", f"base_url={srv.base_url}", "--set", "model=fake-vlm", "--set", "frames=3",
+                     "--criterion", "overall", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("agreement with the arena's"))
+    assert "5 human votes on dash (8 stored votes of this judge on 'overall', 5 matched" in line
+    assert "accuracy 0.800 [" in line, line
 
 
 def test_judge_compare_needs_two_runs_and_a_criterion(tmp_path, capsys):

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--db", default=str(DEFAULT_DB), help="results database (default: %(default)s)")
     cmp.add_argument("--cache-dir", type=Path,
                      help="where every call is cached (default: cache/judge next to the database)")
-    cmp.add_argument("--out", type=Path, help="write the votes here (CSV)")
+    cmp.add_argument("--out", type=Path, help="also write the votes here (CSV)")
     args = ap.parse_args(argv)
 
     from vdmbench.core import atomic
@@ -53,33 +53,44 @@ def main(argv: list[str] | None = None) -> int:
     from vdmbench.metrics.judge_pairwise import compare_runs
     from vdmbench.store import Store
 
-    store = Store(args.db, read_only=True)
+    store = Store(args.db)  # writable: the votes are stored next to the arena's human votes
     runs = [store.get_run(r)["run_id"] for r in args.runs]
     cache = args.cache_dir or Path(args.db).parent / "cache" / "judge"
-    votes = compare_runs(store, runs, build_judge(_judge_config(args.judge, args.set), cache), args.criterion)
+    judge = build_judge(_judge_config(args.judge, args.set), cache)
+    votes = compare_runs(store, runs, judge, args.criterion)
+    suites = {store.get_run(r)["suite"] for r in runs}  # compare_runs refuses runs of different suites
+    if votes.empty:
+        print("no (prompt, seed) was generated successfully by both runs of a pair: nothing to judge")
+    else:
+        stored = store.record_judge_votes(votes, suite=next(iter(suites)), judge=judge.label(),
+                                          criterion=args.criterion)
+        print(f"stored {stored} judge votes ({judge.label()}) in {args.db} (table judge_votes)")
     if args.out is not None:
         atomic.write_text(args.out, votes.to_csv(index=False))
         print(f"wrote {len(votes)} votes to {args.out}")
     decided = votes[votes.winner.notna()]
     print(f"{len(votes)} pairs judged on '{args.criterion}'; {int((decided.winner == 'tie').sum())} ties "
           "(a verdict that follows the position is a tie)")
-    print(bradley_terry(decided).to_string(index=False))
-    suites = {store.get_run(r)["suite"] for r in runs}
-    if len(suites) == 1:
+    if not decided.empty:
+        print(bradley_terry(decided).to_string(index=False))
+    suite = next(iter(suites))
+    human = store.votes(suite)
+    if not human.empty:
         from vdmbench.core.errors import MetricInputError
         from vdmbench.metrics.judge_calibration import calibration
 
-        human = store.votes(suites.pop()) if store.has_table("arena_votes") else None
-        if human is not None and not human.empty:
-            try:
-                agreement = calibration(human, votes)
-            except MetricInputError as e:
-                print(f"agreement with the arena's human votes: {e}")
-            else:
-                print(f"agreement with the arena's human votes ({agreement['matched_votes']} matched votes, "
-                      f"{agreement['ci']}): " + "; ".join(
-                          f"{k} {_fmt(agreement[k])} {_fmt_ci(agreement.get(f'{k}_ci'))}"
-                          for k in ("accuracy", "accuracy_decisive", "spearman", "kendall")))
+        # Every stored vote of this judge and criterion on the suite (earlier comparisons too).
+        stored_votes = store.judge_votes(suite, args.criterion)
+        mine = stored_votes[stored_votes.judge == judge.label()] if not stored_votes.empty else votes
+        try:
+            agreement = calibration(human, mine)
+        except MetricInputError as e:
+            print(f"agreement with the arena's human votes: {e}")
+        else:
+            print(f"agreement with the arena's {len(human)} human votes on {suite} ({len(mine)} stored votes of this "
+                  f"judge on '{args.criterion}', {agreement['matched_votes']} matched, {agreement['ci']}): " + "; ".join(
+                      f"{k} {_fmt(agreement[k])} {_fmt_ci(agreement.get(f'{k}_ci'))}"
+                      for k in ("accuracy", "accuracy_decisive", "spearman", "kendall")))
     return 0
 
 

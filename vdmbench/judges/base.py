@@ -165,6 +165,12 @@ class Judge:
         """What identifies the model and its decoding in every cache key."""
         return {**self.config.identity(), "revision": self.revision()}
 
+    def label(self, template: str = "pairwise") -> str:
+        """The judge's identity as one string, backend/model/revision/template version (e.g.
+        `openai/Qwen/Qwen2.5-VL-7B-Instruct@-/pairwise-v1`), as stored with its votes."""
+        t = self.templates[template] if template in self.templates else load_template(template)
+        return f"{self.config.backend}/{self.config.model}@{self.revision() or '-'}/{t.id}"
+
     def close(self) -> None:
         pass
 

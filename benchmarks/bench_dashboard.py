@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -26,7 +27,8 @@ import pandas as pd
 from vdmbench.store.database import Store
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
-DIMENSIONS = ["color", "motion", "shape", "count", "camera"]
+# Prompt tags in t2v-core's dimension families, so the per-dimension views have work to do.
+DIMENSIONS = ["people", "animals", "camera", "motion-fast", "style"]
 
 
 def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, votes: int) -> dict[str, int]:
@@ -92,10 +94,12 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
                     "run_id": run_id, "metric": name, "value": mean, "ci_low": mean - 0.01, "ci_high": mean + 0.01,
                     "n": len(xs), "details": json.dumps({"higher_is_better": name != "warp_error", "per_sample": True,
                                                          "comparable": True})})
+            fvd = float(300 - 40 * quality[m] + rng.normal(0, 5))
+            ladder = [{"n": k, "value": fvd * (1 + 2 / k), "ci_low": None, "ci_high": None} for k in (8, 16, 32)]
             run_metric_rows.append({
-                "run_id": run_id, "metric": "fvd", "value": float(300 - 40 * quality[m] + rng.normal(0, 5)),
-                "ci_low": None, "ci_high": None, "n": prompts * seeds,
-                "details": json.dumps({"higher_is_better": False, "per_sample": False, "comparable": False})})
+                "run_id": run_id, "metric": "fvd", "value": fvd, "ci_low": None, "ci_high": None, "n": prompts * seeds,
+                "details": json.dumps({"higher_is_better": False, "per_sample": False, "comparable": False,
+                                       "ladder": ladder, "settled": True, "ladder_rule": "synthetic"})})
     vote_rows = []
     latest = [f"run-{m:03d}-{runs_per_model - 1:03d}" for m in range(models)]
     for i in range(votes):
@@ -107,6 +111,12 @@ def fill(db: Path, models: int, runs_per_model: int, prompts: int, seeds: int, v
                           "winner": "a" if rng.random() < p else "b", "voter": None, "created_at": start})
     tables = {"runs": run_rows, "samples": sample_rows, "sample_metrics": metric_rows,
               "run_metrics": run_metric_rows, "arena_votes": vote_rows}
+    from vdmbench.store.schema import TABLES
+
+    if "judge_votes" in TABLES:  # a judge's verdicts on the same pairs (the calibration view)
+        tables["judge_votes"] = [{k: v for k, v in vote.items() if k != "voter"} | {
+            "vote_id": f"j{i}", "judge": "bench-judge", "criterion": "overall", "forward": "A", "backward": "B"}
+            for i, vote in enumerate(vote_rows)]
     store.load_frames({table: pd.DataFrame(rows) for table, rows in tables.items()})
     return {t: len(r) for t, r in tables.items()}
 
@@ -152,8 +162,11 @@ def main() -> None:
         print(f"filled {db.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s: "
               + ", ".join(f"{n} {t}" for t, n in counts.items()))
         session(db, "Leaderboard")  # imports (streamlit, altair, pandas) are not a page's cost
-        cases = [("Leaderboard", {}), ("Leaderboard, tag filter", {"tags": ["color", "motion"]}),
-                 ("Compare", {}), ("Drill-down", {}), ("Plots", {}), ("Arena", {})]
+        from vdmbench.dashboard.pages import PAGES
+
+        cases = [(page, {}) for page in PAGES]  # every page the sidebar offers
+        cases.insert(1, ("Leaderboard, tag filter", {"tags": ["people", "camera"]}))
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"{'page':26s} {'cold (s)':>9s} {'warm (s)':>9s}   target: warm < 1 s")
         worst = worst_warm = 0.0
         for name, state in cases:
@@ -166,6 +179,7 @@ def main() -> None:
             worst_warm = max(worst_warm, warm)
             print(f"{name:26s} {cold:9.2f} {warm:9.2f}   {'ok' if warm < 1 else 'SLOW'}")
         print(f"slowest render: {worst:.2f} s; slowest warm render: {worst_warm:.2f} s")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ def steadier(body, n):
     return Out("A" if steadiness(frames[:half]) > steadiness(frames[half:]) else "B")
 
 
-def test_judge_compare_rates_the_steadier_model_first(tmp_path, capsys):
+def test_judge_compare_rates_the_steadier_model_first(tmp_path, capsys, monkeypatch):
     runs = fill(tmp_path, models=[("toy-noise", "noise"), ("toy-square", "moving_square")])
     db = tmp_path / "vdmbench.duckdb"
+    secret = "sk-compare-SECRET-3"
+    monkeypatch.setenv("JUDGE_CMP_KEY", secret)
 
     with FakeServer(steadier) as srv:
         argv = ["judge", "compare", runs["toy-noise"][:-2], runs["toy-square"], "--judge", "openai",
                 "--set", f"base_url={srv.base_url}", "--set", "model=fake-vlm", "--set", "frames=3",
+                "--set", "api_key_env=JUDGE_CMP_KEY",
                 "--criterion", "temporal consistency", "--db", str(db), "--out", str(tmp_path / "votes.csv")]
         assert main(argv) == 0
         asked = len(srv.requests)
@@ -42,6 +45,10 @@ def test_judge_compare_rates_the_steadier_model_first(tmp_path, capsys):
     assert set(stored.model_b if stored.run_a.iloc[0] == runs["toy-noise"] else stored.model_a) == {"toy-square"}
     assert stored.winner.isin(["a", "b"]).all() and stored.forward.notna().all()
     assert sorted(zip(stored.prompt_id, stored.seed)) == sorted((v["prompt_id"], int(v["seed"])) for v in votes)
+    # The key went only into the Authorization header: not into the votes, the database, the cache or the output.
+    assert {h.get("Authorization") for h in srv.headers} == {f"Bearer {secret}"}
+    assert secret not in out and secret not in stored.to_csv()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 def test_judge_compare_prints_its_agreement_with_the_arenas_human_votes(tmp_path, capsys):

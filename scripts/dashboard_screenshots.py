@@ -479,11 +479,19 @@ def open_page(browser: Chromium, base_url: str, page: str, timeout: float = 90, 
 
     browser.navigate(base_url + "?" + urlencode({"page": page, **params}))
     time.sleep(0.5)  # let the old page go before polling the new one
-    try:
-        found: dict[str, Any] = browser.wait_for(page_ready(page), timeout, what=f"the {page} page")
-    except RuntimeError as e:  # say what the page showed instead
-        text = browser.evaluate("document.body.innerText") or ""
-        raise RuntimeError(f"{e}; the page shows: {' '.join(text.split())[:800]}") from None
+    deadline = time.monotonic() + timeout
+    last: str | None = None
+    while True:  # ready, and the same text twice in a row (Streamlit shows "Running" only after a delay)
+        try:
+            found: dict[str, Any] = browser.wait_for(page_ready(page), max(1.0, deadline - time.monotonic()),
+                                                     what=f"the {page} page")
+        except RuntimeError as e:  # say what the page showed instead
+            text = browser.evaluate("document.body.innerText") or ""
+            raise RuntimeError(f"{e}; the page shows: {' '.join(text.split())[:800]}") from None
+        if found["text"] == last or time.monotonic() > deadline:
+            break
+        last = found["text"]
+        time.sleep(0.7)
     if found["exceptions"]:
         raise AssertionError(f"{page}: exception on the page: {found['exceptions'][0][:500]}")
     return found
@@ -495,7 +503,7 @@ def shots(latest: dict[tuple[str, str], str]) -> list[tuple[str, str, dict[str, 
     run = {model: latest[("shapes-t2v", model)] for (_, model) in latest}
     return [
         ("leaderboard", "Leaderboard", {"suite": "shapes-t2v"}, None),
-        ("leaderboard-dimensions", "Leaderboard", {"suite": "t2v-mini"}, None),
+        ("leaderboard-tag-filter", "Leaderboard", {"suite": "t2v-mini", "tags": "camera"}, None),
         ("compare", "Compare", {"suite": "shapes-t2v",
                                 "runs": ",".join(run[m] for m in ("unet3d-base", "unet3d-large", "dit-small"))}, None),
         ("drilldown", "Drill-down", {"suite": "shapes-t2v", "run": run["dit-small"],

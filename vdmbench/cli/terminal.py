@@ -87,10 +87,14 @@ def print_run_summary(runner: Runner, summary: RunSummary, console: Console | No
 
 def print_ladder_warnings(rows: Sequence[dict], console: Console) -> None:
     """A set metric whose value still moved at the last doubling of clips (vdmbench.core.ladder)."""
+    rules = []
     for row in rows:
         details = row.get("details") or {}
         if details.get("settled") is False and details.get("ladder_warning"):
-            console.print(f"  warning: {details['ladder_warning']} ({details.get('ladder_rule', '')})", markup=False)
+            console.print(f"  warning: {details['ladder_warning']}", markup=False)
+            rules.append(str(details.get("ladder_rule", "")))
+    for rule in dict.fromkeys(r for r in rules if r):  # once, however many metrics warned
+        console.print(f"  (rule: {rule})", markup=False)
 
 
 def print_plan(runner: Runner, console: Console | None = None) -> None:

@@ -242,6 +242,7 @@ class _I3DSetMetric(VideoMetric):
 
     def describe(self) -> dict[str, Any]:
         d = {**super().describe(), **self.info, "reference_id": self.context.reference_id, **self.summary}
+        d["comparable"] = self.comparable  # the extractor's own flag (in info) knows nothing of frames or repeats
         if not self.comparable:
             d["label"] = NOT_COMPARABLE
         if self.repeat_frames > 1:

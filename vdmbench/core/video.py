@@ -7,6 +7,7 @@ H.264 is written only as a browser preview because chroma subsampling shifts met
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -271,6 +272,20 @@ def read_video(
             if backend == "decord":
                 raise VideoError(f"{path}: decord cannot decode this file ({e})") from e
     return _read_pyav(path, info, held, num_frames, stride, target_fps, max_frames)
+
+
+def import_decoders() -> list[str]:
+    """Import the decoding libraries (decord, PyAV) now, so that processes forked afterwards (the
+    loader's decoder workers) inherit them rather than each importing its own (~0.2-0.6 CPU s a
+    worker). Returns the names imported; a missing one is left to read_video's fallback."""
+    imported = []
+    for name in ("decord", "av"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # not installed, or its shared library cannot load: read_video says why
+            continue
+        imported.append(name)
+    return imported
 
 
 def _existing(path: str | os.PathLike) -> Path:

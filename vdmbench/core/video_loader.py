@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vdmbench.core.errors import VdmbenchError
-from vdmbench.core.video import Video, read_video
+from vdmbench.core.video import Video, import_decoders, read_video
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ def iterate_videos(
     if not files:
         return
     workers = min(workers, max(0, len(files) // max(1, batch_size)))  # processes cost ~1 s to start
+    if workers:
+        import_decoders()  # once here, inherited by the forked workers, instead of once in each
     loader = DataLoader(
         _ClipFiles(files, num_frames, keep_errors=on_error == "return"), batch_size=batch_size, shuffle=False,
         num_workers=workers,

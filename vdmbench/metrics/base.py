@@ -29,12 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from torchmetrics import Metric
 
 from vdmbench.core.errors import MetricInputError
+from vdmbench.metrics.torchmetrics_import import import_metric_class
 
 if TYPE_CHECKING:  # only for annotations: the metrics layer does not need pandas at import time
     import pandas as pd
+    from torchmetrics import Metric
+else:  # the same class, without torchmetrics' ~7 s package import (metrics/torchmetrics_import.py)
+    Metric = import_metric_class()
 from vdmbench.features.cache import SharedWork
 
 # What a metric may declare in `inputs`: ClipBatch fields, and "reference" (the suite's real set).

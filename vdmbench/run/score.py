@@ -22,6 +22,7 @@ from typing import Any
 import torch.distributed as dist
 
 from vdmbench.core import atomic
+from vdmbench.core.allocator import reuse_freed_memory
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.hashing import folder_fingerprint
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
@@ -212,6 +213,13 @@ def _score(args: argparse.Namespace) -> int:
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         if device == "cuda":
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    # On the CPU, a model's activations are page-faulted in afresh on every batch under glibc's
+    # default malloc; keeping freed memory saves ~20% of I3D's CPU time (core/allocator.py).
+    with reuse_freed_memory(enabled=device == "cpu"):
+        return _score_on(args, device, rank, world)
+
+
+def _score_on(args: argparse.Namespace, device: str, rank: int, world: int) -> int:
     try:
         reference = None
         if args.reference:

@@ -27,6 +27,8 @@ def db_from_argv(argv: list[str]) -> str:
 
 
 st.set_page_config(page_title="vdmbench leaderboard", page_icon="🎬", layout="wide")
+# Small clips (32x32 reference models) are shown far larger than they are: sharp pixels, not a blur.
+st.html("<style>video, .st-key-filmstrip img { image-rendering: pixelated; }</style>")
 # Tests (AppTest) put db_path into the session before the first run; a served app reads argv.
 if "db_path" not in st.session_state:
     st.session_state["db_path"] = db_from_argv(sys.argv[1:])

@@ -30,6 +30,7 @@ def playable(db_path: str | Path, preview_path: str | None, path: str | None) ->
 
 FILMSTRIP_FRAMES = 8  # frames shown side by side
 FILMSTRIP_HEIGHT = 128  # target pixels per frame: small clips are scaled up by a whole factor
+FILMSTRIP_WIDTH = 860  # the strip fits the page's main column (wide layout at 1400 px)
 
 
 def read_frames(path: Path, max_frames: int = 10_000) -> list[np.ndarray]:
@@ -54,10 +55,15 @@ def pick_frames(n: int, k: int = FILMSTRIP_FRAMES) -> list[int]:
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
-def scale_factor(height: int, target: int = FILMSTRIP_HEIGHT) -> int:
+def scale_factor(height: int, target: int = FILMSTRIP_HEIGHT, width: int | None = None, frames: int = 1,
+                 max_width: int | None = None, gap: int = 2) -> int:
     """A whole factor (>= 1), so every source pixel becomes an exact square block: a 32x32 clip is
-    shown 4x with sharp pixels instead of a blurred interpolation."""
-    return max(1, target // max(1, height))
+    shown 4x with sharp pixels instead of a blurred interpolation. With `max_width`, also small
+    enough for `frames` frames of `width` pixels (and the gaps) to fit in it."""
+    factor = target // max(1, height)
+    if max_width is not None and width:
+        factor = min(factor, (max_width - gap * (frames - 1)) // max(1, frames * width))
+    return max(1, factor)
 
 
 def upscale_nearest(frame: np.ndarray, factor: int) -> np.ndarray:
@@ -66,11 +72,12 @@ def upscale_nearest(frame: np.ndarray, factor: int) -> np.ndarray:
 
 
 def filmstrip(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: int = FILMSTRIP_HEIGHT,
-              gap: int = 2) -> np.ndarray:
-    """k evenly spaced frames side by side, scaled up by a whole factor, `gap` white pixels apart."""
+              gap: int = 2, max_width: int | None = FILMSTRIP_WIDTH) -> np.ndarray:
+    """k evenly spaced frames side by side, scaled up by a whole factor (strip_factor), `gap`
+    white pixels apart."""
     if not frames:
         raise ValueError("no frames to show")
-    factor = scale_factor(frames[0].shape[0], target)
+    factor = strip_factor(frames, k, target, gap, max_width)
     picked = [upscale_nearest(frames[i], factor) for i in pick_frames(len(frames), k)]
     h = picked[0].shape[0]
     spacer = np.full((h, gap, 3), 255, dtype=np.uint8)
@@ -78,3 +85,10 @@ def filmstrip(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: int =
     for i, f in enumerate(picked):
         parts += [spacer, f] if i else [f]
     return np.concatenate(parts, axis=1)
+
+
+def strip_factor(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: int = FILMSTRIP_HEIGHT, gap: int = 2,
+                 max_width: int | None = FILMSTRIP_WIDTH) -> int:
+    """The whole scale factor the filmstrip of these frames uses."""
+    h, w = frames[0].shape[:2]
+    return scale_factor(h, target, w, len(pick_frames(len(frames), k)), max_width, gap)

@@ -134,7 +134,7 @@ def render(ctx: Context) -> None:
     st.dataframe(corr.style.format({"spearman rho": fmt, "oriented rho": fmt, "p_value": fmt,
                                     "vote accuracy": lambda v: "–" if pd.isna(v) else f"{v:.2f}",
                                     "votes used": lambda v: "–" if pd.isna(v) else f"{int(v)}",
-                                    "metric ties": lambda v: "–" if pd.isna(v) else f"{int(v)}"}),
+                                    "metric ties": lambda v: "–" if pd.isna(v) else f"{int(v)}"}, na_rep="–"),
                  hide_index=True, key="arena_correlations", width="stretch")
     st.caption("Per vote: **vote accuracy** is how often the metric prefers the clip the person preferred (the "
                "better value in the metric's direction), over the votes with a winner where both clips have a "

@@ -76,7 +76,7 @@ def show_filmstrip(path: Path) -> None:
     if not frames:
         return
     strip = media.filmstrip(frames)
-    factor = media.scale_factor(frames[0].shape[0])
+    factor = media.strip_factor(frames)
     picked = media.pick_frames(len(frames))
     with st.container(key="filmstrip"):
         st.image(strip, output_format="PNG", width=int(strip.shape[1]),

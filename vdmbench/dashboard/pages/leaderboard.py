@@ -109,6 +109,7 @@ def render(ctx: Context) -> None:
               sort=None if sort_by == OVERALL else str(sort_by))
     ranked = sort_rows(ranked, str(sort_by), ways)
     table, labels = display_table(ranked, shown, ways, flagged)
+    table = add_row_links(ctx, table, ranked)
 
     styler = table.style
     for m, rows in ranking.best_rows(ranked, {k: v for k, v in ways.items() if k in shown}).items():
@@ -117,7 +118,7 @@ def render(ctx: Context) -> None:
     # header sorting off) and the callback makes it the "Sort by" choice, in the metric's direction.
     # The table's key follows the sort, so the selected (highlighted) column is always the sort.
     sort_column = "overall" if sort_by == OVERALL else labels.get(str(sort_by), "overall")
-    key = table_key(str(sort_by))
+    key = table_key(str(sort_by), int(st.session_state.get(_CLICKS, 0)))
     column_to_sort = {"overall": OVERALL} | {label: m for m, label in labels.items()}
     # The keyed container gives the table a stable CSS class (st-key-leaderboard-table) for browsers.
     with st.container(key="leaderboard-table"):
@@ -142,14 +143,29 @@ def _linked_weight(linked: dict[str, float], metric: str, _text: str) -> float |
     return linked.get(metric)
 
 
+def add_row_links(ctx: Context, table: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
+    """Per row, links (URL state) to Compare (the row's run against the leader's) and Drill-down."""
+    leader = str(ranked.run_id.iloc[0]) if len(ranked) else ""
+    table = table.copy()
+    table["compare"] = [view_link(ctx, "Compare", runs=url_state.encode_list([leader, r] if r != leader else [r]))
+                        for r in ranked.run_id.astype(str)]
+    table["drill-down"] = [view_link(ctx, "Drill-down", run=r) for r in ranked.run_id.astype(str)]
+    return table
+
+
 def _start_param(name: str) -> str | None:
     from vdmbench.dashboard.pages.common import url_start
 
     return url_start().get(name)
 
 
-def table_key(sort_by: str) -> str:
-    return f"leaderboard-{sort_by}"
+_CLICKS = "_header_clicks"  # session key: header clicks so far (each gives the table a fresh key)
+
+
+def table_key(sort_by: str, clicks: int = 0) -> str:
+    """The table's widget key: a new one after every header click, so the table is drawn again with
+    its selection on the sort column (a click on a non-metric column would otherwise stay selected)."""
+    return f"leaderboard-{sort_by}-{clicks}"
 
 
 def sort_from_header(key: str, column_to_sort: dict[str, str]) -> None:
@@ -159,6 +175,7 @@ def sort_from_header(key: str, column_to_sort: dict[str, str]) -> None:
     columns = list(state["selection"]["columns"]) if state else []
     if columns and columns[0] in column_to_sort:
         st.session_state["sort_by"] = column_to_sort[columns[0]]
+    st.session_state[_CLICKS] = int(st.session_state.get(_CLICKS, 0)) + 1
 
 
 def model_cards(ctx: Context, ranked: pd.DataFrame) -> None:
@@ -234,6 +251,10 @@ def column_config(ranked: pd.DataFrame, metrics: list[str], labels: dict[str, st
                                                  help="weighted mean of normalized scores x coverage"),
         "coverage": st.column_config.TextColumn("coverage", help="ok samples / planned samples"),
         "prompts": st.column_config.NumberColumn("prompts", help="prompts with an ok sample: the CI's bootstrap units"),
+        "compare": st.column_config.LinkColumn("compare", display_text="vs leader",
+                                               help="open Compare: this run against the leader's"),
+        "drill-down": st.column_config.LinkColumn("drill-down", display_text="samples",
+                                                  help="open the Drill-down on this run"),
     }
     for m in metrics:
         n = ranked.get(f"{m} n", pd.Series(dtype=float)).dropna()

@@ -66,8 +66,8 @@ def _judge_row(vote: Mapping[str, object], suite: str, judge: str, criterion: st
         side_a, side_b = side_b, side_a
         winner, forward, backward = _FLIP[winner], backward, forward
     vote_id = judge_vote_id(judge, criterion, side_a[0], side_a[1], side_b[0], side_b[1])
-    return [vote_id, suite, judge, criterion, str(vote["prompt_id"]), int(str(vote["seed"])), *side_a, *side_b,
-            winner, forward, backward]
+    seed = int(str(vote["seed"]))  # a numpy or Python integer, or its text
+    return [vote_id, suite, judge, criterion, str(vote["prompt_id"]), seed, *side_a, *side_b, winner, forward, backward]
 
 
 def record_judge(con: Connection, votes: pd.DataFrame, suite: str, judge: str, criterion: str) -> int:

@@ -15,7 +15,17 @@ Two input kinds:
 
     python benchmarks/bench_fvd_throughput.py --input h264 [--clips 64] [--sizes 128 256] [--repeats 3]
         [--threads 1] [--batch-size 8] [--workers 2] [--no-cd-fvd] [--baseline-src DIR]
+    python benchmarks/bench_fvd_throughput.py --input h264 --features videomae-v2 vjepa [--model-size small|real]
+        [--device cuda] [--clips 16] [--sizes 128]
     python benchmarks/bench_fvd_throughput.py --input lossless [--clips 16] [--batch-size 4] [--options]
+
+Every backend (`--features i3d videomae-v2 vjepa`, issue #18): i3d as above; VideoMAE-v2 (cd-fvd's
+content-debiased FVD) and V-JEPA (JEDi) at seeded random weights, `--model-size small` (the
+`random-*` backends' CPU widths, default) or `real` (ViT-g/14 and ViT-H/16 at full size: a GPU's
+job). For those, each repeat times the model forward on preloaded tensors (the ceiling), the same
+extractor fed end to end from the mp4 files by the decoder workers in this process, and, at the
+small size, `vdmbench score` as a fresh process (`fvd` with `features: random-videomae-v2`, `jedi`
+with `features: random-vjepa`). `--device cuda` runs every model side on the GPU (clips/s on it).
 
 All sides use the same torch thread count (`--threads`, default 1), printed with the load.
 """
@@ -149,16 +159,19 @@ def run_timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, fl
 def ceiling_rate(weights: Path, folder: Path, n: int, threads: int, batch_size: int) -> tuple[float, float]:
     """vdmbench's I3D forward (its preprocessing included) on preloaded clips: clips per wall
     second and per CPU second."""
+    from vdmbench.core.allocator import reuse_freed_memory
     from vdmbench.core.video import read_video
     from vdmbench.features.i3d import build_i3d_features
 
     torch.set_num_threads(threads)
     extractor, _ = build_i3d_features("i3d", weights=str(weights), batch_size=batch_size)
     clips = torch.stack([read_video(p).frames for p in sorted(folder.glob("*.mp4"))[:n]])
-    extractor(clips[:1])  # warm-up: oneDNN primitives
-    t0, c0 = time.perf_counter(), time.process_time()
-    extractor(clips)
-    return len(clips) / (time.perf_counter() - t0), len(clips) / (time.process_time() - c0)
+    # the allocator setting `vdmbench score` runs under (core/allocator.py): the forward's best
+    with reuse_freed_memory():
+        extractor(clips[:batch_size])  # warm-up: oneDNN primitives, the heap's steady size
+        t0, c0 = time.perf_counter(), time.process_time()
+        extractor(clips)
+        return len(clips) / (time.perf_counter() - t0), len(clips) / (time.process_time() - c0)
 
 
 def bench_h264_size(args: argparse.Namespace, root: Path, weights: Path, size: int, use_cd: bool,
@@ -234,10 +247,120 @@ def bench_h264(args: argparse.Namespace) -> None:
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        weights = save_random_i3d(root / "i3d_random.pt")
+        weights = save_random_i3d(root / "i3d_random.pt") if "i3d" in args.features else None
         for size in args.sizes:
-            rows.append(bench_h264_size(args, root, weights, size, use_cd, env))
+            for name in args.features:
+                if name == "i3d" and args.device == "cpu":  # the issue's comparison, cd-fvd included
+                    rows.append(bench_h264_size(args, root, weights, size, use_cd, env))
+                else:
+                    rows.append(bench_backend_size(args, root, name, size, env, weights))
     print("\n| workload | vdmbench score | baseline | cd-fvd |\n| --- | --- | --- | --- |\n" + "\n".join(rows))
+
+
+# --- every backend (issue #18): ceiling, in-process end to end, `vdmbench score` --------------------
+
+# backend -> (random backend name the extractor builders take, metric spec for `vdmbench score`)
+BACKENDS = {
+    "i3d": ("i3d", None),
+    "videomae-v2": ("random-videomae-v2", "{name: fvd, features: random-videomae-v2}"),
+    "vjepa": ("random-vjepa", "{name: jedi, features: random-vjepa}"),
+}
+
+
+def build_backend(name: str, *, model_size: str, device: str, batch_size: int, weights: Path | None = None):
+    """The extractor `vdmbench score` would use for `name` (random weights; `model_size` real: the
+    published architecture, small: the CPU-sized `random-*` one), on `device`."""
+    if name == "i3d":
+        from vdmbench.features.i3d import build_i3d_features
+
+        return build_i3d_features("i3d", weights=str(weights), device=device, batch_size=batch_size)[0]
+    if name == "videomae-v2":
+        from vdmbench.features import videomae
+
+        return videomae.build_videomae_features(BACKENDS[name][0], device=device, batch_size=batch_size,
+                                                config=videomae.VIT_G if model_size == "real" else None)[0]
+    if name == "vjepa":
+        from vdmbench.features import vjepa
+
+        return vjepa.build_vjepa_features(BACKENDS[name][0], device=device, batch_size=batch_size,
+                                          config=vjepa.VIT_H if model_size == "real" else None)[0]
+    raise SystemExit(f"--features: one of {', '.join(BACKENDS)}, got {name!r}")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def backend_rates(extractor, paths: list[Path], *, ceiling_n: int, batch_size: int, workers: int,
+                  device: str) -> dict[str, float]:
+    """clips/s of `extractor` on preloaded clips (`ceiling_n` of them) and end to end over `paths`
+    (decoded by `workers` processes while it computes, as `vdmbench score` does), and how far the
+    end-to-end features are from the preloaded ones (0 on the CPU: decoding changes nothing)."""
+    from vdmbench.core.allocator import reuse_freed_memory
+    from vdmbench.core.video import read_video
+    from vdmbench.core.video_loader import iterate_videos
+
+    preloaded = torch.stack([read_video(p).frames for p in paths[:ceiling_n]])
+    with reuse_freed_memory(enabled=device == "cpu"):
+        extractor(preloaded[:batch_size])  # warm-up: kernels, cuDNN autotuning, the heap's steady size
+        _sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        ref = extractor(preloaded)  # float64 on the host: the GPU has finished
+        ceiling_s, ceiling_cpu = time.perf_counter() - t0, time.process_time() - c0
+        t0 = time.perf_counter()
+        feats = [extractor(torch.stack([v.frames for _, v in items]))
+                 for items in iterate_videos(paths, batch_size=batch_size, workers=workers)]
+        e2e_s = time.perf_counter() - t0
+    e2e = torch.cat(feats)
+    diff = float((e2e[:ceiling_n] - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+    return {"ceiling": ceiling_n / ceiling_s, "ceiling_cpu": ceiling_n / ceiling_cpu,
+            "e2e": len(paths) / e2e_s, "diff": diff}
+
+
+def bench_backend_size(args: argparse.Namespace, root: Path, name: str, size: int, env: dict[str, str],
+                       weights: Path | None = None) -> str:
+    """One backend at one frame size: interleaved repeats of the ceiling, the in-process end to end
+    and (small models) `vdmbench score`; returns its README row."""
+    real, fake = root / f"s{size}" / "real", root / f"s{size}" / "fake"
+    if not real.exists():
+        make_h264_clips(real, args.clips, size, seed=1)
+        make_h264_clips(fake, args.clips, size, seed=2)
+    paths = sorted(real.glob("*.mp4")) + sorted(fake.glob("*.mp4"))
+    torch.set_num_threads(args.threads)
+    extractor = build_backend(name, model_size=args.model_size, device=args.device, batch_size=args.batch_size,
+                              weights=weights)
+    spec = BACKENDS[name][1] if name != "i3d" else f"{{name: fvd, weights: {weights}}}"
+    use_cli = args.model_size == "small" or name == "i3d"
+    print(f"\n== {name} ({args.model_size if name != 'i3d' else 'real'} size, random weights) on {args.device}: "
+          f"{len(paths)} H.264 yuv420p clips, 16 frames, {size}x{size}; threads {args.threads}, "
+          f"batch {args.batch_size}, {args.workers} decoder workers")
+    rates: dict[str, list[float]] = {}
+    for r in range(args.repeats):
+        print(f"repeat {r + 1}: {load()}")
+        got = backend_rates(extractor, paths, ceiling_n=min(len(paths), args.ceiling_clips),
+                            batch_size=args.batch_size, workers=args.workers, device=args.device)
+        assert got["diff"] < (1e-5 if args.device == "cpu" else 1e-3), f"decoding changed the features ({got['diff']:.2e})"
+        if use_cli:
+            cmd = [sys.executable, "-m", "vdmbench", "score", str(fake), "--reference", str(real),
+                   "--metrics", f"[{spec}]", "--results-dir", str(root / f"res-{name}-{r}-{size}"),
+                   "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+                   "--workers", str(args.workers), "--device", args.device]
+            wall, _, _ = run_timed(cmd, env, root)
+            got["score"] = len(paths) / wall
+        for k, v in got.items():
+            rates.setdefault(k, []).append(v)
+        print(f"  ceiling {got['ceiling']:.3f} clips/s, end to end in-process {got['e2e']:.3f} clips/s "
+              f"({100 * got['e2e'] / got['ceiling']:.0f}%)"
+              + (f", vdmbench score {got['score']:.3f} clips/s ({100 * got['score'] / got['ceiling']:.0f}%)"
+                 if "score" in got else "") + f"; features end to end vs preloaded: {got['diff']:.1e}")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    score = f"{med['score']:.2f} clips/s ({100 * med['score'] / med['ceiling']:.0f}%)" if "score" in med else "-"
+    print(f"medians over {args.repeats} repeats ({load()}): ceiling {med['ceiling']:.3f}, in-process "
+          f"{med['e2e']:.3f} ({100 * med['e2e'] / med['ceiling']:.0f}%), vdmbench score {score}")
+    return (f"| {name} features ({args.model_size if name != 'i3d' else 'real'} size), {args.clips}+{args.clips} "
+            f"H.264 {size}px, {args.device}, {args.threads} thread(s) | ceiling {med['ceiling']:.2f} clips/s | "
+            f"in-process {med['e2e']:.2f} clips/s ({100 * med['e2e'] / med['ceiling']:.0f}%) | vdmbench score {score} |")
 
 
 # --- the lossless mode (in-process) -----------------------------------------------------------------
@@ -346,7 +469,13 @@ def main() -> int:
                          "e.g. `git archive <commit> vdmbench | tar -x -C DIR`), with OMP_NUM_THREADS=--threads")
     ap.add_argument("--no-cd-fvd", action="store_true", help="h264: skip the cd-fvd side even if installed")
     ap.add_argument("--options", action="store_true", help="lossless: also measure channels_last_3d, bf16, torch.compile")
-    ap.add_argument("--device", default="cpu", help="lossless: where I3D runs: cpu, cuda, ...")
+    ap.add_argument("--device", default="cpu", help="where the models run: cpu, cuda, ... (h264 on a GPU: every "
+                    "backend's ceiling, in-process end to end and `vdmbench score --device`)")
+    ap.add_argument("--features", nargs="+", choices=list(BACKENDS), default=["i3d"],
+                    help="h264: the backends measured, one workload each")
+    ap.add_argument("--model-size", choices=["small", "real"], default="small",
+                    help="h264, videomae-v2 / vjepa: the random-* backends' CPU widths, or the published sizes "
+                         "(ViT-g/14, ViT-H/16: the ceiling and in-process sides only; no random backend of that size)")
     ap.add_argument("--clips-dir", default=None,
                     help="lossless: use the .mp4 clips in this folder (else --clips are written to a temp folder)")
     args = ap.parse_args()

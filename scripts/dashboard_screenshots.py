@@ -176,16 +176,19 @@ def _run_metric_rows(run_id: str, values: dict[str, list[float]], prompt_of: lis
 
 
 def _fvd_row(run_id: str, model: Model, n: int, rng: np.random.Generator) -> dict[str, Any]:
-    """A set-level FVD on random I3D weights (not comparable), with the sample-efficiency ladder."""
+    """A set-level FVD on random I3D weights (not comparable), with the sample-size ladder at the
+    sizes and by the rule the real FVD uses (vdmbench.core.ladder); the values are synthetic."""
+    from vdmbench.core.ladder import RULE, judge_ladder, ladder_sizes
+
     final = float(60 * np.exp(-0.9 * model.quality) + rng.normal(0, 3))
+    bias = final * (0.05 if model.quality > 0 else 0.8)  # small-sample bias, ~1/n; settles for good models
     ladder = []
-    for k in (8, 16, 32, 64, n):
-        bias = final * 1.8 * (8 / k) ** 0.7 if k < n else 0.0  # FVD's small-sample bias falls with n
-        v = final + bias
-        ladder.append({"n": k, "value": v, "ci_low": v * 0.85 if k < n else None, "ci_high": v * 1.15 if k < n else None})
+    for k in ladder_sizes(n):
+        v = final + bias * (n / k - 1)
+        ladder.append({"n": k, "value": v, "ci_low": v * 0.9, "ci_high": v * 1.1})
+    settled, _ = judge_ladder(ladder)
     details = {"metric": "fvd", "comparable": False, "higher_is_better": False, "per_sample": False,
-               "features": "random-i3d", "ladder": ladder, "settled": model.quality > 0,
-               "ladder_rule": "settled when the last two rungs differ by less than their CI half-width"}
+               "features": "random-i3d", "ladder": ladder, "settled": settled, "ladder_rule": RULE}
     return {"run_id": run_id, "metric": "fvd", "value": final, "ci_low": final * 0.9, "ci_high": final * 1.1,
             "n": n, "details": json.dumps(details)}
 
@@ -498,7 +501,7 @@ def open_page(browser: Chromium, base_url: str, page: str, timeout: float = 90, 
 
 
 def shots(latest: dict[tuple[str, str], str]) -> list[tuple[str, str, dict[str, str], str | None]]:
-    """(file stem, page, URL params, heading to scroll to) of each screenshot. Compare and Drill-down
+    """(file stem, page, URL params, text to scroll to) of each screenshot. Compare and Drill-down
     open named runs (URL state); the per-dimension view is on t2v-mini (t2v-core's dimension tags)."""
     run = {model: latest[("shapes-t2v", model)] for (_, model) in latest}
     return [
@@ -510,12 +513,15 @@ def shots(latest: dict[tuple[str, str], str]) -> list[tuple[str, str, dict[str, 
                                      "sample": "orange-triangle-up-right-s0"}, None),
         ("plots", "Plots", {"suite": "shapes-t2v", "metric": "shapes_adherence"}, None),
         ("plots-dimensions", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Per tag"),
+        ("plots-radar", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Each cell"),
+        ("plots-ladder", "Plots", {"suite": "shapes-t2v", "metric": "fvd"}, "Sample-efficiency ladder"),
         ("arena", "Arena", {"suite": "shapes-t2v"}, None),
     ]
 
 
-SCROLL_TO = """(() => {{ const h = [...document.querySelectorAll('[data-testid="stMain"] :is(h1, h2, h3)')]
-  .find(e => e.textContent.includes({text})); if (!h) return null; h.scrollIntoView({{block: 'start'}}); return true; }})()"""
+SCROLL_TO = """(() => {{ const h = [...document.querySelectorAll('[data-testid="stMain"] :is(h1, h2, h3, p)')]
+  .find(e => e.textContent.trim().startsWith({text})); if (!h) return null;
+  h.scrollIntoView({{block: 'start'}}); return true; }})()"""
 
 
 def capture(db: Path, out: Path, work: Path, views: Sequence[tuple[str, str, dict[str, str], str | None]],

@@ -217,7 +217,7 @@ def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     con.execute("INSERT INTO generations VALUES ('k', 'v.mp4', ?, 1.0, now())", ["0" * 64])
     con.close()
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     assert store.lookup_generations(["k"])["k"] == {"path": "v.mp4", "sha256": "0" * 64, "gen_seconds": 1.0, "notes": None}
     _run(store)
     store.record_samples("r1", [SampleRecord("a-s0", "a", "p", 0, "t2v", "ok", notes={"unknown_words": ["x"]})], {},
@@ -242,7 +242,7 @@ def test_schema_3_database_renames_adapter_config_and_keeps_the_runs(tmp_path):
                    VALUES ('r0', 's', 'h', 'm', '{"name": "m", "adapter": "callable"}', 'c', 'finished')""")
     con.close()
     store = Store(path)
-    assert store.schema_version() == 4
+    assert store.schema_version() == 5
     assert store.get_run("r0").model_config == {"name": "m", "adapter": "callable"}
     old = load_baseline(Path(__file__).resolve().parents[1] / "ci" / "baseline-smoke.json")  # written at schema 3
     assert old.run["model_config"]["name"] == "reference-unet3d" and "adapter_config" not in old.run

@@ -62,6 +62,7 @@ BUILTIN = {
     # VLM judges (docs/judge.md)
     "judge_adherence": "vdmbench.metrics.judge_adherence:JudgeAdherence",
     "judge_vqascore": "vdmbench.metrics.judge_adherence:JudgeVQAScore",
+    "judge_vbench_semantic": "vdmbench.metrics.judge_vbench_semantic:JudgeVBenchSemantic",
 }
 # Modules of this package that hold no metric class (functions over stored runs).
 NOT_METRICS = {"judge_pairwise", "judge_calibration"}

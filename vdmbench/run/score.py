@@ -24,7 +24,7 @@ import torch.distributed as dist
 from vdmbench.core import atomic
 from vdmbench.core.allocator import reuse_freed_memory
 from vdmbench.core.errors import ConfigError, VdmbenchError
-from vdmbench.core.hashing import folder_fingerprint
+from vdmbench.core.hashing import folder_fingerprint, sha256_file
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
 from vdmbench.core.resources import resolve_device, resolve_threads, torch_threads
 from vdmbench.core.video import VIDEO_EXTENSIONS
@@ -121,7 +121,9 @@ def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricCo
                 videos_read.append((i, v))
         for idx, videos, fps in stack_by_shape(videos_read):
             names = [mine[i].name for i in idx]
-            batch = ClipBatch(videos=videos, fps=fps, sample_ids=names, prompts=[prompts.get(n, "") for n in names])
+            # file hashes key the feature caches: scoring the same files again extracts nothing
+            batch = ClipBatch(videos=videos, fps=fps, sample_ids=names, prompts=[prompts.get(n, "") for n in names],
+                              sha256=[sha256_file(mine[i]) for i in idx])
             for name, values in _score_batch(metrics, batch, failed).items():
                 scored.append(name)
                 if values:
@@ -157,7 +159,7 @@ def _score_batch(metrics: list[Any], batch: ClipBatch, failed: dict[str, str]) -
         out: dict[str, dict[str, float]] = {}
         for j in range(len(names)):
             one = ClipBatch(videos=batch.videos[j:j + 1], fps=batch.fps[j:j + 1], sample_ids=names[j:j + 1],
-                            prompts=batch.prompts[j:j + 1])
+                            prompts=batch.prompts[j:j + 1], sha256=batch.sha256[j:j + 1])
             out.update(_score_batch(metrics, one, failed))
         return out
     per_clip: dict[str, dict[str, float]] = {n: {} for n in names}

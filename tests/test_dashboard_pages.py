@@ -440,3 +440,12 @@ def test_a_schema_4_file_is_shown_as_it_is_and_takes_no_votes(filled, tmp_path):
     con.close()
     reason = dashboard_reads.unusable_reason(db)
     assert reason and "older vdmbench (schema 4" in reason and "samples.notes" in reason and "\n" not in reason
+
+
+def test_the_default_suite_is_the_one_with_the_newest_run():
+    from vdmbench.dashboard.pages.common import newest_suite
+
+    suites = pd.DataFrame({"suite": ["a-old", "b-new", "c-never"],
+                           "last_finished": [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-06-01"), pd.NaT]})
+    assert newest_suite(suites) == "b-new"
+    assert newest_suite(suites.assign(last_finished=pd.Timestamp("2026-01-01"))) == "a-old"  # ties: alphabetical

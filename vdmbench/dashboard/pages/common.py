@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.core.errors import StoreError
-from vdmbench.dashboard import arena, charts, data, groups, media, model_card, ranking, url_state
+from vdmbench.dashboard import arena, charts, compare, data, groups, media, model_card, ranking, url_state
 from vdmbench.store import dashboard_reads
 
 VIDEO_WIDTH = 384  # pixels
@@ -24,7 +24,9 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "tags": data.tags, "samples": data.samples, "samples_of": data.samples_of,
     "sample_metric_values": data.sample_metric_values, "history": data.history,
     "count_runs": data.count_runs, "votes": arena.votes, "run_settings": data.run_settings,
-    "model_card": model_card.model_card, "vote_agreement": lambda store, suite: _vote_agreement(store, suite),
+    "model_card": model_card.model_card, "metric_deltas": lambda store, run_ids: compare.metric_deltas(
+        data.sample_values(store, run_ids), data.run_metrics(store, run_ids), list(run_ids),
+        ranking.directions(data.run_metrics(store, run_ids))), "vote_agreement": lambda store, suite: _vote_agreement(store, suite),
     "judge_agreement": lambda store, suite: arena.judge_agreement(arena.votes(store, suite), store.judge_votes(suite)),
     "schema_version": lambda store: store.schema_version() if store.has_table("schema_version") else 0, "sample_hashes": lambda store, ids: dashboard_reads.sample_hashes(store, list(ids)), "run_metric_details": lambda store, ids: store.run_metric_table(ids),
     "dimension_scores": lambda store, run_ids, metric: charts.dimension_scores(
@@ -208,6 +210,8 @@ def sidebar(db_path: str) -> Context | None:
     shown = suites if task == "all" else suites[suites.task == task]
     names = sorted(shown.suite.unique())
     seed("suite", "suite", lambda s: s if s in names else None)
+    if st.session_state.get("suite") not in names:  # first visit, or another task: the newest suite
+        st.session_state["suite"] = newest_suite(shown)
     suite = bar.selectbox("Suite", names, key="suite")
     versions = [int(v) for v in shown[shown.suite == suite].suite_version.dropna().sort_values(ascending=False)]
     seed("suite_version", "version", lambda v: int(v) if v.isdigit() and int(v) in versions else None)
@@ -228,6 +232,14 @@ def sidebar(db_path: str) -> Context | None:
                            format_func=lambda h: labels[h], key=f"settings-{suite}-{version}")
     standard = bool(table.set_index("suite_hash").standard[picked])
     return Context(db_path, token, suite, version, since, until, tags, picked, labels[picked], standard)
+
+
+def newest_suite(suites: pd.DataFrame) -> str:
+    """The suite with the most recently finished run (ties: alphabetical), the one a visitor most
+    likely came to see, rather than the alphabetically first."""
+    order = suites.assign(_last=pd.to_datetime(suites.last_finished)).sort_values(
+        ["_last", "suite"], ascending=[False, True], na_position="last")
+    return str(order.suite.iloc[0])
 
 
 def _date_range(bar: Any, row: pd.DataFrame) -> tuple[datetime | None, datetime | None]:

@@ -41,7 +41,8 @@ def render(ctx: Context) -> None:
     _settings_note(ctx.load("run_settings", ctx.suite, ctx.version), picked, short)
 
     st.subheader("Metrics")
-    deltas = compare.metric_deltas(values, long, picked, ways)
+    # Cached per file version and selection: 4000 prompt-resampling replicates per metric.
+    deltas = ctx.load("metric_deltas", tuple(picked))
     if deltas.empty:
         st.info("These runs have no metrics.")
         return

@@ -36,7 +36,7 @@ def render(ctx: Context) -> None:
     wide = ranking.wide_table(long, runs)
     means = charts.means_with_cis(wide, metric)
     log = charts.needs_log_scale(means.value)
-    st.altair_chart(means_chart(means, metric, log), width="stretch")
+    show_chart("means", means, metric, log)
     if log:
         st.caption(f"Log scale: the values span more than {charts.LOG_SPAN:g}x.")
 
@@ -44,7 +44,7 @@ def render(ctx: Context) -> None:
     if values.empty:
         st.caption(f"{metric} is a set-level metric: there is one value per run, no distribution.")
     else:
-        st.altair_chart(distribution_chart(values, metric), width="stretch")
+        show_chart("distribution", values[["model", "value"]], metric)
 
     st.subheader("Per tag / dimension")
     per_tag = ctx.load("dimension_scores", tuple(runs.run_id), metric).assign(
@@ -67,13 +67,27 @@ def render(ctx: Context) -> None:
         settings = ctx.load("run_settings", ctx.suite, ctx.version)
         hist = hist[hist.run_id.isin(set(settings.run_id[settings.suite_hash == ctx.settings]))]
     hist = hist[hist.metric == metric]
-    st.altair_chart(history_chart(hist, metric), width="stretch")
+    show_chart("history", hist, metric)
+
+
+def show_chart(kind: str, data: pd.DataFrame, *params: object) -> None:
+    """Draw one chart from its cached Vega-Lite spec: building an Altair chart and validating it
+    costs ~50 ms a chart on every rerun, which only a change of the data or the parameters needs."""
+    st.vega_lite_chart(chart_spec(kind, data, *params), width="stretch")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def chart_spec(kind: str, data: pd.DataFrame, *params: object) -> dict:
+    builders = {"means": means_chart, "distribution": distribution_chart, "history": history_chart,
+                "tags": tag_chart, "radar": radar_chart, "scatter": scatter_chart, "ladder": ladder_chart}
+    with alt.data_transformers.disable_max_rows():  # the data is already one page's worth
+        return builders[kind](data, *params).to_dict()  # type: ignore[operator]
 
 
 def dimension_view(per_tag: pd.DataFrame, metric: str, higher_is_better: bool | None) -> None:
     """Models x dimensions with CIs (table, grouped bars, radar), and one button per dimension
     that filters the whole board to it (the sidebar's tag filter)."""
-    st.altair_chart(tag_chart(per_tag, metric), width="stretch")
+    show_chart("tags", per_tag, metric)
     values = charts.dimension_table(per_tag)
     half = per_tag.assign(half=(per_tag.ci_high - per_tag.ci_low) / 2)
     decimals = cells.decimals_for(values.to_numpy().ravel(), list(half.half.dropna()))
@@ -94,7 +108,7 @@ def dimension_view(per_tag: pd.DataFrame, metric: str, higher_is_better: bool | 
     if radar.empty:
         st.caption("The radar needs three or more tags.")
     else:
-        st.altair_chart(radar_chart(radar, metric), width="stretch")
+        show_chart("radar", radar, metric)
         st.caption("Radar: per tag, 1 (the rim) = the best model shown, 0 (the center) = the worst.")
 
 
@@ -127,7 +141,7 @@ def scatter_view(ctx: Context, wide: pd.DataFrame, metrics: list[str], ways: dic
     if points.empty:
         st.caption("No model has both values.")
         return
-    st.altair_chart(scatter_chart(points, str(x), str(y)), width="stretch")
+    show_chart("scatter", points, str(x), str(y))
     rho = charts.spearman(points.x, points.y)
     st.caption(f"{len(points)} models; Spearman rho = {rho:.2f}" if rho == rho else f"{len(points)} models "
                "(Spearman rho needs three or more distinct values)")
@@ -153,7 +167,7 @@ def ladder_view(ctx: Context, runs: pd.DataFrame, model_of: dict[str, str]) -> N
     names = sorted(points.metric.unique())
     which = st.selectbox("Set-level metric", names, key="ladder_metric")
     part = points[points.metric == which]
-    st.altair_chart(ladder_chart(part, str(which)), width="stretch")
+    show_chart("ladder", part, str(which))
     unsettled = sorted(set(part.model[part.settled == False]))  # noqa: E712 - None means unknown
     rule = next((r for r in part.rule if r), "")
     st.caption(f"Value at n = 64, 128, ... samples (log2 axis) with its 95% CI band. {rule}".strip())

@@ -70,6 +70,10 @@ def render(ctx: Context) -> None:
     show_chart("history", hist, metric)
 
 
+# Model names slanted and never cut short (Vega-Lite truncates axis labels at 180 px by default).
+MODEL_AXIS = alt.Axis(labelAngle=-30, labelLimit=400)
+
+
 def show_chart(kind: str, data: pd.DataFrame, *params: object) -> None:
     """Draw one chart from its cached Vega-Lite spec: building an Altair chart and validating it
     costs ~50 ms a chart on every rerun, which only a change of the data or the parameters needs."""
@@ -170,7 +174,8 @@ def ladder_view(ctx: Context, runs: pd.DataFrame, model_of: dict[str, str]) -> N
     show_chart("ladder", part, str(which))
     unsettled = sorted(set(part.model[part.settled == False]))  # noqa: E712 - None means unknown
     rule = next((r for r in part.rule if r), "")
-    st.caption(f"Value at n = 64, 128, ... samples (log2 axis) with its 95% CI band. {rule}".strip())
+    st.caption(f"The metric on nested subsets of n samples (log2 axis), with its 95% CI band where the rung "
+               f"has one. {rule}".strip())
     if unsettled:
         st.warning(f"Not settled (the value still moves with more samples): {', '.join(unsettled)}. "
                    "Marked ✕ on the chart.")
@@ -188,12 +193,12 @@ def ladder_chart(points: pd.DataFrame, metric: str) -> alt.LayerChart:
     last = data.sort_values("n").groupby("run_id").tail(1)
     marks = alt.Chart(last[last.state == "not settled"]).mark_point(shape="cross", size=160, filled=True).encode(
         x=x, y="value:Q", color="model:N", tooltip=["model", "state"])
-    return (band + line + marks).properties(height=320)
+    return (line + band + marks).properties(height=320)  # the line first: the legend shows its colours
 
 
 def means_chart(means: pd.DataFrame, metric: str, log: bool) -> alt.LayerChart:
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-    base = alt.Chart(means).encode(x=alt.X("model:N", title="model", sort="-y"))
+    base = alt.Chart(means).encode(x=alt.X("model:N", title="model", sort="-y", axis=MODEL_AXIS))
     bars = base.mark_bar().encode(y=alt.Y("value:Q", title=metric, scale=scale),
                                   tooltip=["model", alt.Tooltip("value:Q", format=".4g"),
                                            alt.Tooltip("ci_low:Q", format=".4g"), alt.Tooltip("ci_high:Q", format=".4g")])
@@ -217,8 +222,8 @@ def radar_chart(points: pd.DataFrame, metric: str) -> alt.LayerChart:
 
 def distribution_chart(values: pd.DataFrame, metric: str) -> alt.Chart:
     return alt.Chart(values[["model", "value"]]).mark_boxplot(extent="min-max").encode(
-        x=alt.X("model:N", title="model"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-        color=alt.Color("model:N", legend=None),
+        x=alt.X("model:N", title="model", axis=MODEL_AXIS),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)), color=alt.Color("model:N", legend=None),
     ).properties(height=300)
 
 

@@ -448,9 +448,11 @@ class Chromium:
 
 
 # What each page must show once it has rendered (a JS expression: null until then, else details).
-# Streamlit is done when its status widget ("Running...") is gone and the element is present.
+# Streamlit marks its root element data-test-script-state="running" while the script runs and
+# "notRunning" once it is done (its "Running..." status widget does not show in headless Chromium).
 _READY = """(() => {{
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return null;  // still running
+  const app = document.querySelector('[data-test-script-state]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return null;
   const main = document.querySelector('[data-testid="stMain"]') || document.body;
   const header = [...main.querySelectorAll('h1, h2')].map(e => e.textContent).join(' | ');
   if (!header.includes({title})) return null;
@@ -486,7 +488,7 @@ def open_page(browser: Chromium, base_url: str, page: str, timeout: float = 90, 
     time.sleep(0.5)  # let the old page go before polling the new one
     deadline = time.monotonic() + timeout
     last: str | None = None
-    while True:  # ready, and the same text twice in a row (Streamlit shows "Running" only after a delay)
+    while True:  # ready, and the same text twice in a row (charts and grids fill in after the script)
         try:
             found: dict[str, Any] = browser.wait_for(page_ready(page), max(1.0, deadline - time.monotonic()),
                                                      what=f"the {page} page")

@@ -48,6 +48,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 VIEWPORT = (1400, 1000)
+MAX_PNG_BYTES = 300_000  # per screenshot in docs/img
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
                 "--hide-scrollbars", "--mute-audio", f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}"]
@@ -554,7 +555,9 @@ def capture(db: Path, out: Path, work: Path, views: Sequence[View], settle: floa
                                      what=f"the text {view.scroll_to!r}")
                 time.sleep(settle)  # canvases (data grid, charts) and video frames paint after the DOM
                 saved.append(browser.screenshot(out / f"dashboard-{view.stem}.png"))
-                print(f"{view.stem:24s} -> {saved[-1]} ({saved[-1].stat().st_size / 1e3:.0f} KB)")
+                size = saved[-1].stat().st_size
+                print(f"{view.stem:24s} -> {saved[-1]} ({size / 1e3:.0f} KB)"
+                      + ("  (over the docs' 300 KB budget: a shorter window?)" if size > MAX_PNG_BYTES else ""))
         finally:
             browser.close()
     return saved

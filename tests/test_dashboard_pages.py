@@ -449,3 +449,20 @@ def test_the_default_suite_is_the_one_with_the_newest_run():
                            "last_finished": [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-06-01"), pd.NaT]})
     assert newest_suite(suites) == "b-new"
     assert newest_suite(suites.assign(last_finished=pd.Timestamp("2026-01-01"))) == "a-old"  # ties: alphabetical
+
+
+def test_judge_agreement_does_not_import_torch():
+    """The served app never imports torch: judge_calibration is loaded without vdmbench.metrics'
+    package __init__ (which imports the metric base class, and torch with it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd\n"
+            "from vdmbench.dashboard import arena\n"
+            "h = pd.DataFrame({'prompt_id': ['p1', 'p2', 'p3'], 'seed': [0] * 3, 'model_a': ['x', 'y', 'x'],\n"
+            "                  'model_b': ['y', 'z', 'z'], 'winner': ['a', 'a', 'a']})\n"
+            "out = arena.judge_agreement(h, h.assign(judge='j', criterion='c'), n_boot=50)\n"
+            "print(out.accuracy.tolist(), 'torch' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split()[-2:] == ["[1.0]", "False"]

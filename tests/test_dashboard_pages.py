@@ -466,3 +466,16 @@ def test_judge_agreement_does_not_import_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[-2:] == ["[1.0]", "False"]
+
+
+def test_page_state_survives_visiting_another_page(filled):
+    db, runs = filled
+    picked = [runs["toy-noise"], runs["toy-flaky"]]
+    at = clean(app(db, "Compare"))
+    at.multiselect(key="compare_runs").set_value(picked).run()
+    at.sidebar.radio(key="page").set_value("Leaderboard").run()
+    at.number_input(key="weight-flicker").set_value(2.0).run()
+    at.sidebar.radio(key="page").set_value("Compare").run()
+    assert clean(at).multiselect(key="compare_runs").value == picked and at.query_params["runs"] == ",".join(picked)
+    at.sidebar.radio(key="page").set_value("Leaderboard").run()
+    assert clean(at).number_input(key="weight-flicker").value == 2.0 and at.query_params["weights"] == "flicker:2"

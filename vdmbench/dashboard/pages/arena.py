@@ -95,7 +95,7 @@ def render(ctx: Context) -> None:
                 st.markdown(f"### Clip {side.upper()}")
                 row = paths.loc[(pair[f"run_{side}"], pair[f"sample_{side}"])]
                 show_video(ctx.db_path, row.preview_path, row.path, f"arena-{side}")
-        st.text_input("Your name (optional, stored with the vote)", key="arena_voter")
+        st.text_input("Your name (optional, stored with the vote)", key="arena_voter", persist_state="session")
         buttons = st.columns(4)
         for col, (label, winner) in zip(buttons, [("A is better", "a"), ("B is better", "b"),
                                                   ("Tie", "tie"), ("Skip", None)]):

@@ -27,7 +27,7 @@ def render(ctx: Context) -> None:
     if "compare_runs" not in st.session_state:
         st.session_state["compare_runs"] = list(runs.run_id[:2][::-1])
     picked = st.multiselect("Runs (the first is the baseline)", list(labels), format_func=lambda r: labels[r],
-                            key="compare_runs")
+                            key="compare_runs", persist_state="session")
     url_extra(runs=url_state.encode_list(picked) or None)
     if len(picked) < 2:
         st.info("Pick two or more runs.")
@@ -72,7 +72,7 @@ def render(ctx: Context) -> None:
     if not metrics:
         st.info("No per-sample values to compare.")
         return
-    metric = st.selectbox("Metric", metrics, key="compare_metric", format_func=lambda m: ranking.column_label(m, ways))
+    metric = st.selectbox("Metric", metrics, key="compare_metric", persist_state="session", format_func=lambda m: ranking.column_label(m, ways))
     table = compare.per_prompt(values, picked, short, metric)
     st.dataframe(table.style.format({c: fmt for c in table.columns if c not in ("prompt_id", "seed", "prompt")}),
                  hide_index=True, key="compare_prompts", width="stretch")
@@ -83,7 +83,7 @@ def render(ctx: Context) -> None:
     keys = list(zip(table.prompt_id, table.seed))
     if not keys:
         return
-    key = st.selectbox("Prompt and seed", keys, key="compare_watch",
+    key = st.selectbox("Prompt and seed", keys, key="compare_watch", persist_state="session",
                        format_func=lambda k: f"{k[0]} · seed {k[1]}")
     samples = ctx.load("samples_of", tuple(picked))
     here = samples[(samples.prompt_id == key[0]) & (samples.seed == key[1])].set_index("run_id")

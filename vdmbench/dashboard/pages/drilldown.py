@@ -21,7 +21,7 @@ def render(ctx: Context) -> None:
         return
     labels = {r.run_id: run_label(r) + (f" · shard {r.shard}" if r.shard else "") for r in runs.itertuples()}
     seed("drill_run", "run", lambda r: r if r in labels else None)
-    run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="drill_run")
+    run_id = st.selectbox("Run", list(labels), format_func=lambda r: labels[r], key="drill_run", persist_state="session")
     url_extra(run=str(run_id))
     samples = ctx.load("samples", run_id)
     if samples.empty:
@@ -34,7 +34,7 @@ def render(ctx: Context) -> None:
     if st.session_state.get("drill_sample") not in (None, *by_id.index):
         del st.session_state["drill_sample"]  # a sample of the run shown before
     sample_id = st.selectbox(
-        "Sample", list(samples.sample_id), key="drill_sample",
+        "Sample", list(samples.sample_id), key="drill_sample", persist_state="session",
         format_func=lambda s: f"{s} · {by_id.status[s]} · {by_id.prompt[s][:60]}",
     )
     url_extra(sample=str(sample_id))

@@ -92,18 +92,18 @@ def render(ctx: Context) -> None:
                 st.session_state[f"weight-{m}"] = default_weight(m, derived, flagged)
             weights[m] = cols[i % len(cols)].number_input(
                 ranking.column_label(m, ways, flagged), min_value=0.0, max_value=100.0,
-                step=0.5, key=f"weight-{m}", help=f"weight 0 by default: {why}" if why else None)
+                step=0.5, key=f"weight-{m}", persist_state="session", help=f"weight 0 by default: {why}" if why else None)
     ranked = ranking.overall_rank(wide, ways, weights)
     defaults = {m: default_weight(m, derived, flagged) for m in ranked_metrics}
 
-    show_parts = st.toggle("Show parts and duplicates of each metric", value=False, key="show_parts")
+    show_parts = st.toggle("Show parts and duplicates of each metric", value=False, key="show_parts", persist_state="session")
     shown = [m for m in metrics if show_parts or metric_facts.parent_of(m) not in metrics]
     options = [OVERALL, *shown]
     seed("sort_by", "sort", lambda t: OVERALL if t == "overall" else t if t in options else None)
     if st.session_state.get("sort_by") not in (None, *options):
         st.session_state["sort_by"] = OVERALL  # a part hidden again, or another suite's metric
     sort_by = st.selectbox("Sort by (each in its own direction: best first; or click a column's header)", options,
-                           key="sort_by",
+                           key="sort_by", persist_state="session",
                            format_func=lambda m: m if m == OVERALL else ranking.column_label(m, ways, flagged))
     url_extra(weights=url_state.encode_weights(weights, defaults) or None,
               sort=None if sort_by == OVERALL else str(sort_by))
@@ -184,7 +184,7 @@ def model_cards(ctx: Context, ranked: pd.DataFrame) -> None:
     st.subheader("Model cards")
     models = list(ranked.model)
     seed("card", "card", lambda m: m if m in models else None)
-    model = st.selectbox("Model", models, key="card")
+    model = st.selectbox("Model", models, key="card", persist_state="session")
     url_extra(card=str(model) if model else None)
     row = ranked[ranked.model == model].iloc[0]
     card = ctx.load("model_card", str(row.run_id))

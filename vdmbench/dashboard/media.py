@@ -48,6 +48,29 @@ def read_frames(path: Path, max_frames: int = 10_000) -> list[np.ndarray]:
     return out
 
 
+def filmstrip_frames(path: Path, k: int = FILMSTRIP_FRAMES) -> tuple[list[np.ndarray], list[int], int]:
+    """(the picked frames, their indices, the clip's frame count), keeping only the picked frames
+    in memory when the container states its frame count (a long HD clip is not held whole)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stated = int(container.streams.video[0].frames or 0)
+    if stated <= 0:  # no count in the header: decode everything, then pick
+        frames = read_frames(path)
+        picked = pick_frames(len(frames), k)
+        return [frames[i] for i in picked], picked, len(frames)
+    wanted = set(pick_frames(stated, k))
+    kept: list[np.ndarray] = []
+    indices: list[int] = []
+    n = 0
+    with av.open(str(path)) as container:
+        for n, frame in enumerate(container.decode(video=0), start=1):
+            if n - 1 in wanted:
+                kept.append(frame.to_ndarray(format="rgb24"))
+                indices.append(n - 1)
+    return kept, indices, n
+
+
 def pick_frames(n: int, k: int = FILMSTRIP_FRAMES) -> list[int]:
     """k frame indices spread evenly from the first to the last (all of them when n <= k)."""
     if n <= k:
@@ -78,7 +101,7 @@ def filmstrip(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: int =
     if not frames:
         raise ValueError("no frames to show")
     factor = strip_factor(frames, k, target, gap, max_width)
-    picked = [upscale_nearest(frames[i], factor) for i in pick_frames(len(frames), k)]
+    picked = [upscale_nearest(frames[i], factor) for i in pick_frames(len(frames), k)]  # k >= len: all
     h = picked[0].shape[0]
     spacer = np.full((h, gap, 3), 255, dtype=np.uint8)
     parts: list[np.ndarray] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -69,19 +70,25 @@ def show_filmstrip(path: Path) -> None:
     """Evenly spaced frames of the lossless clip, scaled up by a whole factor with nearest-
     neighbour pixels (PNG, so what is shown is the stored pixels, only larger)."""
     try:
-        frames = media.read_frames(path)
+        strip, caption = filmstrip(str(path), path.stat().st_mtime_ns)
     except Exception as e:  # a clip the decoder cannot read: say so, keep the page
         st.caption(f"filmstrip unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return
-    if not frames:
-        return
-    strip = media.filmstrip(frames)
-    factor = media.strip_factor(frames)
-    picked = media.pick_frames(len(frames))
     with st.container(key="filmstrip"):
-        st.image(strip, output_format="PNG", width=int(strip.shape[1]),
-                 caption=f"frames {', '.join(map(str, picked))} of {len(frames)} · "
-                         f"{frames[0].shape[1]}x{frames[0].shape[0]} shown x{factor} (nearest neighbour)")
+        st.image(strip, output_format="PNG", width=int(strip.shape[1]), caption=caption)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def filmstrip(path: str, mtime_ns: int) -> tuple[np.ndarray, str]:
+    """The strip and its caption, decoded once per file version (`mtime_ns` is only the key)."""
+    frames, picked, total = media.filmstrip_frames(Path(path))
+    if not frames:
+        raise ValueError("the clip has no frames")
+    strip = media.filmstrip(frames, k=len(frames))
+    factor = media.strip_factor(frames, k=len(frames))
+    h, w = frames[0].shape[:2]
+    return strip, (f"frames {', '.join(map(str, picked))} of {total} · {w}x{h} shown x{factor} "
+                   "(nearest neighbour)")
 
 
 def _tags(tags: object) -> list[str]:

@@ -412,12 +412,12 @@ class FVD(_I3DSetMetric):
         return feats.cpu().numpy()
 
     def _ladder(self, n: int, feats: np.ndarray, full: Interval, mu_r: np.ndarray, cov_r: np.ndarray) -> dict[str, Any]:
-        all64 = torch.from_numpy(feats).to(torch.float64)
-        d = all64.shape[1]
+        d = feats.shape[1]
 
         def on_subset(idx: np.ndarray) -> Interval:
-            # The states a fresh FVD holds after update() with exactly these clips as one batch.
-            f = all64[torch.from_numpy(idx)]
+            # The states a fresh FVD holds after update() with exactly these clips as one batch (float64
+            # per subset, not one n x d float64 copy of everything).
+            f = torch.from_numpy(feats[idx]).to(torch.float64)
             fake_sum = torch.zeros(d, dtype=torch.float64) + f.sum(0)
             fake_outer = torch.zeros(d, d, dtype=torch.float64) + f.T @ f
             return self._fvd(fake_sum.numpy(), fake_outer.numpy(), len(idx), feats[idx], mu_r, cov_r)

@@ -230,11 +230,10 @@ class JEDi(VideoMetric):
         return value, low, high
 
     def _ladder(self, n: int, feats: np.ndarray, full: Interval, s_real: np.ndarray) -> dict[str, Any]:
-        all64 = torch.from_numpy(feats).to(torch.float64)
-        d = all64.shape[1]
+        d = feats.shape[1]
 
         def on_subset(idx: np.ndarray) -> Interval:
-            f = all64[torch.from_numpy(idx)]  # the state of a fresh JEDi after update() with these clips
+            f = torch.from_numpy(feats[idx]).to(torch.float64)  # a fresh JEDi's state after update() with these
             moment = torch.zeros(d, d, dtype=torch.float64) + f.T @ f
             return self._jedi(moment.numpy(), len(idx), feats[idx], s_real)
 

@@ -139,6 +139,8 @@ def test_header_click_sorts_through_the_sort_control_and_grid_sorting_is_off(fil
     first = dict(parse_qsl(links["compare"].iloc[1].lstrip("?")))
     assert first["page"] == "Compare" and first["runs"] == f"{leader},{links.run.iloc[1]}" and first["suite"] == "dash"
     assert dict(parse_qsl(links["drill-down"].iloc[2].lstrip("?")))["run"] == links.run.iloc[2]
+    own = dict(parse_qsl(links["compare"].iloc[0].lstrip("?")))  # the leader's row: against the runner-up
+    assert own["runs"] == f"{leader},{links.run.iloc[1]}"
 
 
 # -- model cards ------------------------------------------------------------------------------------

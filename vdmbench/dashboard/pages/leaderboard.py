@@ -145,10 +145,13 @@ def _linked_weight(linked: dict[str, float], metric: str, _text: str) -> float |
 
 def add_row_links(ctx: Context, table: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
     """Per row, links (URL state) to Compare (the row's run against the leader's) and Drill-down."""
-    leader = str(ranked.run_id.iloc[0]) if len(ranked) else ""
+    ids = [str(r) for r in ranked.run_id]
+    leader = ids[0] if ids else ""
     table = table.copy()
-    table["compare"] = [view_link(ctx, "Compare", runs=url_state.encode_list([leader, r] if r != leader else [r]))
-                        for r in ranked.run_id.astype(str)]
+    # The leader's own row compares it with the runner-up (baseline first: the leader).
+    others = [r if r != leader else (ids[1] if len(ids) > 1 else None) for r in ids]
+    table["compare"] = [view_link(ctx, "Compare", runs=url_state.encode_list([leader] + ([o] if o else [])))
+                        for o in others]
     table["drill-down"] = [view_link(ctx, "Drill-down", run=r) for r in ranked.run_id.astype(str)]
     return table
 

@@ -224,6 +224,8 @@ def test_drilldown_shows_the_stored_pixels_and_offers_the_lossless_file(filled):
     assert total == 6 and picked == media.pick_frames(6, 3) == [0, 2, 5]
     assert all((f == frames[i]).all() for f, i in zip(kept, picked))
 
+    assert media.display_width(path, 384) == 384 and media.display_width(path, 100) == 96  # 16 px: x24, x6
+    assert media.display_width(Path("/nonexistent.mp4"), 384) == 384
     at = clean(app(db, "Drill-down", query={"run": runs["toy-square"], "sample": "a-s1"}))
     assert at.selectbox(key="drill_run").value == runs["toy-square"] and at.selectbox(key="drill_sample").value == "a-s1"
     assert len(at.download_button) == 1

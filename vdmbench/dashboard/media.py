@@ -7,6 +7,7 @@ when no preview exists, and a missing file gives None so the page shows a placeh
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,22 @@ def strip_factor(frames: list[np.ndarray], k: int = FILMSTRIP_FRAMES, target: in
     """The whole scale factor the filmstrip of these frames uses."""
     h, w = frames[0].shape[:2]
     return scale_factor(h, target, w, len(pick_frames(len(frames), k)), max_width, gap)
+
+
+@lru_cache(maxsize=1024)
+def _frame_width(path: str, mtime_ns: int) -> int:
+    import av
+
+    with av.open(path) as container:
+        return int(container.streams.video[0].codec_context.width or 0)
+
+
+def display_width(path: Path, target: int) -> int:
+    """The width to show a clip at: the largest whole multiple of its own width up to `target`
+    (a 32-pixel clip at 384 = x12, a 40-pixel one at 360 = x9, not a blurred x9.6); `target` for a
+    clip wider than that or one whose width cannot be read."""
+    try:
+        w = _frame_width(str(path), path.stat().st_mtime_ns)
+    except Exception:  # an unreadable header: the browser still gets the file, at the default width
+        return target
+    return w * (target // w) if 0 < w < target else target

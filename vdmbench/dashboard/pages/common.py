@@ -273,8 +273,9 @@ def show_video(db_path: str, preview_path: str | None, path: str | None, key: st
         try:
             # Looping and muted autoplay, so clips shown side by side play together; a fixed width
             # because generated clips are often tiny and would blow up to the column's width.
+            # A whole multiple of the clip's own width: with CSS pixelated, every pixel an exact block.
             st.video(found.read_bytes(), format="video/mp4", loop=True, autoplay=True, muted=True,
-                     width=VIDEO_WIDTH, alt=f"clip {key}")
+                     width=media.display_width(found, VIDEO_WIDTH), alt=f"clip {key}")
         except OSError as e:  # deleted between the check and the read
             st.warning(f"video file unreadable: `{found}` ({e})", icon="🎞️")
     if caption:

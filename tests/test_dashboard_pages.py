@@ -479,6 +479,9 @@ def test_page_state_survives_visiting_another_page(filled):
     db, runs = filled
     picked = [runs["toy-noise"], runs["toy-flaky"]]
     at = clean(app(db, "Compare"))
+    # Like for like by default: the two newest runs with the standard settings (not the newer cut-down run).
+    assert at.multiselect(key="compare_runs").value == [runs["toy-flaky"], runs["toy-square"]]
+    assert not any("other settings" in w.value for w in at.warning)
     at.multiselect(key="compare_runs").set_value(picked).run()
     at.sidebar.radio(key="page").set_value("Leaderboard").run()
     at.number_input(key="weight-flicker").set_value(2.0).run()

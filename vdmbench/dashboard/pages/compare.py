@@ -23,9 +23,9 @@ def render(ctx: Context) -> None:
     if "compare_runs" in st.session_state:
         kept = [r for r in st.session_state["compare_runs"] if r in labels]
         if kept != st.session_state["compare_runs"]:
-            st.session_state["compare_runs"] = kept or list(runs.run_id[:2][::-1])
+            st.session_state["compare_runs"] = kept or default_runs(ctx, runs)
     if "compare_runs" not in st.session_state:
-        st.session_state["compare_runs"] = list(runs.run_id[:2][::-1])
+        st.session_state["compare_runs"] = default_runs(ctx, runs)
     picked = st.multiselect("Runs (the first is the baseline)", list(labels), format_func=lambda r: labels[r],
                             key="compare_runs", persist_state="session")
     url_extra(runs=url_state.encode_list(picked) or None)
@@ -59,9 +59,9 @@ def render(ctx: Context) -> None:
         _verdict_color, subset=["verdict"])
     st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
     st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline, paired over samples with the same prompt "
-               "and seed; 95% CI and two-sided p from the release gate's paired bootstrap, resampling prompts "
-               "(each drawn prompt brings all its seeds: the leaderboard's unit too) (set-level metrics: "
-               "from each run's CI), Holm-adjusted across metrics; significant at p < 0.05. '< x': below the "
+               "and seed; 95% CI and two-sided p from the release gate's paired bootstrap over prompts (each "
+               "drawn prompt brings all its seeds: the unit of the leaderboard's CIs too); set-level metrics: "
+               "from each run's CI; Holm-adjusted across metrics; significant at p < 0.05. '< x': below the "
                f"smallest p that {compare.N_BOOT} bootstrap replicates can resolve. CIs are clipped to what the "
                "metric's range allows.")
     if flagged:
@@ -100,6 +100,13 @@ def render(ctx: Context) -> None:
                        & (values.metric == metric)].value
             show_video(ctx.db_path, s.preview_path, s.path, f"compare-{run_id}",
                        caption=f"{metric} = {fmt(v.iloc[0]) if len(v) else '–'}" + (f" · failed: {s.error}" if s.status != "ok" else ""))
+
+
+def default_runs(ctx: Context, runs: pd.DataFrame) -> list[str]:
+    """Like for like by default: the two newest runs (of two models) with the settings shown, the
+    older as the baseline; any two newest runs when the group has fewer than two."""
+    same = list(ctx.latest_runs().run_id[:2])
+    return same[::-1] if len(same) == 2 else list(runs.run_id[:2][::-1])
 
 
 def delta_ci_text(metric: str, lo: float, hi: float) -> str:

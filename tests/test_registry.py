@@ -135,7 +135,7 @@ def test_built_in_names_import_nothing_until_used():
             "print(sorted(m for m in sys.modules if m.startswith(('vdmbench.metrics.', 'vdmbench.adapters.'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert eval(out) == ["vdmbench.adapters.base", "vdmbench.adapters.callable", "vdmbench.adapters.outputs",
-                         "vdmbench.metrics.base", "vdmbench.metrics.flicker"]
+                         "vdmbench.metrics.base", "vdmbench.metrics.flicker", "vdmbench.metrics.torchmetrics_import"]
 
 
 def test_unknown_names_list_the_known_ones():

@@ -411,6 +411,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                                 else f"{o} (a weight, not a score)" for o in cls.outputs)
             table.add_row(name, outputs, "per clip" if cls.per_sample else "per set",
                           ", ".join(sorted(cls.inputs)) or "-", doc[0] if doc else "")
+            for backend, note in getattr(cls, "feature_backends", {}).items():
+                table.add_row("", "", "", "", f"features: {backend} — {note}")
         console.print(table)
     else:  # runs
         import pandas as pd

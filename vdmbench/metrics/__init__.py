@@ -64,8 +64,8 @@ BUILTIN = {
     "judge_vqascore": "vdmbench.metrics.judge_adherence:JudgeVQAScore",
     "judge_vbench_semantic": "vdmbench.metrics.judge_vbench_semantic:JudgeVBenchSemantic",
 }
-# Modules of this package that hold no metric class (functions over stored runs).
-NOT_METRICS = {"judge_pairwise", "judge_calibration"}
+# Modules of this package that hold no metric class (functions over stored runs, shared parts).
+NOT_METRICS = {"judge_pairwise", "judge_calibration", "random_weights", "torchmetrics_import"}
 
 
 def _package_modules() -> list[str]:

@@ -459,8 +459,8 @@ def test_the_default_suite_is_the_one_with_the_newest_run():
 
 
 def test_judge_agreement_does_not_import_torch():
-    """The served app never imports torch: judge_calibration is loaded without vdmbench.metrics'
-    package __init__ (which imports the metric base class, and torch with it)."""
+    """The served app never imports torch: the judge agreement comes from vdmbench.core.vote_agreement
+    (numpy, pandas, scipy), not through vdmbench.metrics, whose __init__ imports torch."""
     import subprocess
     import sys
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from vdmbench.core.errors import MetricInputError
+from vdmbench.core.vote_agreement import calibration, match_votes, win_rates
 from vdmbench.dashboard.arena import bradley_terry
-from vdmbench.metrics.judge_calibration import calibration, match_votes, win_rates
 
 MODELS = ["m0", "m1", "m2", "m3"]  # m3 is the best
 PROMPTS = [f"p{i}" for i in range(10)]

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     human = store.votes(suite)
     if not human.empty:
         from vdmbench.core.errors import MetricInputError
-        from vdmbench.metrics.judge_calibration import calibration
+        from vdmbench.core.vote_agreement import calibration
 
         # Every stored vote of this judge and criterion on the suite (earlier comparisons too).
         stored_votes = store.judge_votes(suite, args.criterion)

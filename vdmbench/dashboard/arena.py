@@ -23,19 +23,16 @@ model, or one cached generation reused) are never offered: a vote between them s
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-import vdmbench
 from vdmbench.core.atomic import write_text
 from vdmbench.core.errors import StoreError
 from vdmbench.store import SCHEMA_VERSION, Store, dashboard_reads
@@ -328,7 +325,7 @@ def metric_vote_agreement(vote_clips: pd.DataFrame, values: pd.DataFrame, metric
 
 def judge_agreement(human: pd.DataFrame, judges: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per (judge, criterion) of `judges` (the judge_votes table): its agreement with the human
-    votes on the same clip pairs, from vdmbench.metrics.judge_calibration.calibration (pairwise
+    votes on the same clip pairs, vdmbench.core.vote_agreement.calibration (pairwise
     accuracy and Spearman/Kendall between the models' win rates, CIs by bootstrap over prompts).
     A judge with no pair in common with the people gets a row saying so."""
     cols = ["judge", "criterion", "matched votes", "accuracy", "accuracy ci_low", "accuracy ci_high",
@@ -336,8 +333,8 @@ def judge_agreement(human: pd.DataFrame, judges: pd.DataFrame, *, n_boot: int = 
     if human.empty or judges.empty:
         return pd.DataFrame(columns=cols)
     from vdmbench.core.errors import MetricInputError
+    from vdmbench.core.vote_agreement import calibration
 
-    calibration = _calibration()
     rows = []
     for (judge, criterion), part in judges.groupby(["judge", "criterion"], sort=True):
         row: dict = {"judge": judge, "criterion": criterion, "note": ""}
@@ -353,24 +350,3 @@ def judge_agreement(human: pd.DataFrame, judges: pd.DataFrame, *, n_boot: int = 
                            "spearman ci_low": rho_ci[0], "spearman ci_high": rho_ci[1], "kendall": c["kendall"],
                            "models": c["models"]})
     return pd.DataFrame(rows, columns=cols)
-
-
-def _calibration() -> Callable[..., dict]:
-    """vdmbench.metrics.judge_calibration.calibration, without importing torch.
-
-    The module itself needs only numpy, pandas and scipy, but `import vdmbench.metrics....` runs the
-    package's __init__, which imports the metric base class and with it torch (~8 s on a cold
-    server, for one table). So the file is loaded on its own, under a private name; where that
-    fails (a packaging that moved it), the ordinary import."""
-    name = "vdmbench.metrics.judge_calibration"
-    if name in sys.modules:
-        return sys.modules[name].calibration
-    path = Path(vdmbench.__file__).resolve().parent / "metrics" / "judge_calibration.py"
-    spec = importlib.util.spec_from_file_location("_vdmbench_dashboard_judge_calibration", path)
-    if spec is not None and spec.loader is not None and path.is_file():
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.calibration
-    from vdmbench.metrics.judge_calibration import calibration
-
-    return calibration

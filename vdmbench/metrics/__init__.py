@@ -65,7 +65,7 @@ BUILTIN = {
     "judge_vbench_semantic": "vdmbench.metrics.judge_vbench_semantic:JudgeVBenchSemantic",
 }
 # Modules of this package that hold no metric class (functions over stored runs, shared parts).
-NOT_METRICS = {"judge_pairwise", "judge_calibration", "random_weights", "torchmetrics_import"}
+NOT_METRICS = {"judge_pairwise", "random_weights", "torchmetrics_import"}
 
 
 def _package_modules() -> list[str]:

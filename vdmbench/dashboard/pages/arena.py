@@ -157,7 +157,7 @@ def render(ctx: Context) -> None:
     st.dataframe(shown, hide_index=True, key="judge_calibration", width="stretch")
     st.caption("Pairwise accuracy: the share of human votes with a winner on which the judge named the same clip "
                "(a judge tie is a miss). Spearman: between the models' win rates from the people and from the "
-               "judge (3+ models). 95% CIs: bootstrap over prompts (vdmbench.metrics.judge_calibration).")
+               "judge (3+ models). 95% CIs: bootstrap over prompts (vdmbench.core.vote_agreement).")
 
 
 def _interval(lo: float | None, hi: float | None, decimals: int) -> str:

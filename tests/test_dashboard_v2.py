@@ -27,7 +27,7 @@ APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 KNOWN_METRICS = frozenset({
     "aesthetic_quality", "appearance_style", "background_consistency", "clip_similarity", "clip_temporal",
     "dynamic_degree", "flicker", "flow_warping_error", "fvd", "imaging_quality", "jedi", "judge_adherence",
-    "judge_vqascore", "kvd", "motion", "motion_smoothness", "overall_consistency", "reconstruction",
+    "judge_vbench_semantic", "judge_vqascore", "kvd", "motion", "motion_smoothness", "overall_consistency", "reconstruction",
     "shapes_adherence", "shapes_editing", "subject_consistency", "temporal_flickering", "temporal_style",
     "vbench_scores",
 })

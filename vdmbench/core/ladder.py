@@ -37,6 +37,10 @@ RULE = ("settled when the value at n differs from the value at the largest ladde
 Interval = tuple[float, float | None, float | None]  # value, ci_low, ci_high
 
 
+# The keys ladder_details() adds to a set metric's details.
+LADDER_KEYS = ("ladder", "ladder_rule", "settled", "ladder_warning")
+
+
 def ladder_sizes(n: int) -> list[int]:
     """64, 128, ... below n, then n; for n < 128: n // 4, n // 2, n. Sizes below MIN_SIZE dropped."""
     if n < MIN_SIZE:

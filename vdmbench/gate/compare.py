@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vdmbench.core.errors import ConfigError
+from vdmbench.core.ladder import LADDER_KEYS
 from vdmbench.core.stats import (
     Comparison,
     adjust_pvalues,
@@ -35,7 +36,7 @@ from vdmbench.gate.policy import MetricRule, Policy, check_direction, declared_d
 
 # Details that describe one run's outcome rather than how the metric is computed.
 _VOLATILE_DETAILS = {"n", "n_reference", "ci_low", "ci_high", "ci", "warning", "note", "kvd_std", "subset_size",
-                     "subsets", "seconds", "ladder", "ladder_rule", "settled", "ladder_warning"}
+                     "subsets", "seconds", *LADDER_KEYS}
 
 
 class NotComparableError(ConfigError):

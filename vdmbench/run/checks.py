@@ -25,14 +25,14 @@ _NOT_OPTIONS = {"self", "context"}
 def metric_options(cls: type) -> set[str] | None:
     """The option names a metric class accepts: the named parameters of every `__init__` along its
     MRO while each passes `**kwargs` on, then torchmetrics' own. None: it cannot be told."""
-    import torchmetrics
+    from vdmbench.metrics.base import Metric  # torchmetrics' class, without its package's whole import
 
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
             continue
-        if klass is torchmetrics.Metric:
+        if klass is Metric:
             return names | set(_TORCHMETRICS_OPTIONS)
         try:
             params = list(inspect.signature(init).parameters.values())

@@ -25,6 +25,7 @@ from vdmbench.core import atomic
 from vdmbench.core.allocator import reuse_freed_memory
 from vdmbench.core.errors import ConfigError, VdmbenchError
 from vdmbench.core.hashing import folder_fingerprint, sha256_file
+from vdmbench.core.ladder import LADDER_KEYS
 from vdmbench.core.paths import DEFAULT_RESULTS_DIR
 from vdmbench.core.resources import resolve_device, resolve_threads, torch_threads
 from vdmbench.core.video import VIDEO_EXTENSIONS
@@ -135,12 +136,17 @@ def score_files(files: list[Path], metric_specs: list[Any], *, context: MetricCo
         scored = [n for _, part, _ in gathered for n in part]
         failed = {k: v for _, _, part in gathered for k, v in part.items()}
     results: dict[str, float] = {}
+    ladders: dict[str, dict[str, Any]] = {}  # set-level metrics: value at growing subset sizes (core/ladder.py)
     if scored:
         for m in metrics:  # compute() syncs the states of all processes when torch.distributed is up
             out = m.compute()
             results.update({k: float(v) for k, v in out.items()})
+            described = {} if m.per_sample else m.describe()
+            if "ladder" in described:
+                ladders[m.name] = {k: described[k] for k in LADDER_KEYS if k in described}
     return {"files": len(files), "scored": len(scored), "failed": dict(sorted(failed.items())),
-            "metrics": results, "per_sample": dict(sorted(per_sample.items())), "world_size": world}
+            "metrics": results, "ladders": ladders, "per_sample": dict(sorted(per_sample.items())),
+            "world_size": world}
 
 
 def _score_batch(metrics: list[Any], batch: ClipBatch, failed: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -246,6 +252,11 @@ def _report(result: dict[str, Any], json_path: Path | None) -> None:
         print(f"failed {name}: {error}")
     for k, v in result["metrics"].items():
         print(f"{k}: {v:.6f}")
+    unsettled = [lad for lad in result.get("ladders", {}).values() if lad.get("settled") is False]
+    for ladder in unsettled:
+        print(f"warning: {ladder.get('ladder_warning', '')}")
+    if unsettled:
+        print(f"  ({unsettled[0].get('ladder_rule', '')})")
     if result["failed"]:
         print(f"scored {result['scored']} of {result['files']} files; {len(result['failed'])} failed")
     if json_path:

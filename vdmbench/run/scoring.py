@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vdmbench.core.allocator import reuse_freed_memory
 from vdmbench.core.errors import error_text
 from vdmbench.core.stats import Estimate, clustered_bootstrap_mean, clustered_bootstrap_weighted_mean
 from vdmbench.core.video import Video
@@ -168,13 +169,17 @@ def set_level_values(store: Store, files: SampleFiles, run_id: str, metrics: Seq
     for m in metrics:
         m.reset()
     paths = [files.absolute(str(s.path)) for s in samples]  # ok samples always have a file
-    for items in iterate_videos(paths, batch_size=batch_size, workers=workers):
-        for idx, videos, fps in stack_by_shape(items):
-            part = [samples[i] for i in idx]
-            batch = ClipBatch(videos=videos, prompts=[s.prompt for s in part], fps=fps,
-                              sample_ids=[s.sample_id for s in part], sha256=[s.sha256 or "" for s in part])
-            for m in metrics:
-                m.update(batch)
+    # Set-level metrics stream every clip through a CNN: on CPU, glibc keeping freed memory saves
+    # re-faulting each batch's activations (core/allocator.py; values unchanged, ~20% less CPU).
+    on_cpu = all(str(m.context.device).startswith("cpu") for m in metrics)
+    with reuse_freed_memory(enabled=on_cpu):
+        for items in iterate_videos(paths, batch_size=batch_size, workers=workers):
+            for idx, videos, fps in stack_by_shape(items):
+                part = [samples[i] for i in idx]
+                batch = ClipBatch(videos=videos, prompts=[s.prompt for s in part], fps=fps,
+                                  sample_ids=[s.sample_id for s in part], sha256=[s.sha256 or "" for s in part])
+                for m in metrics:
+                    m.update(batch)
     rows = []
     for m in metrics:
         result = m.compute()

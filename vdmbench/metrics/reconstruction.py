@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from vdmbench.core.errors import MetricInputError
 from vdmbench.metrics.base import ClipBatch, Output, PerSampleMetric
@@ -40,6 +39,10 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
         raise MetricInputError(f"reconstruction: frames of {tuple(pred.shape[1:3])} are too small for SSIM")
     p = pred.permute(0, 3, 1, 2).double()
     t = target.permute(0, 3, 1, 2).double()
+    # Imported here: torchmetrics.functional.image imports torchvision (and torch._dynamo), ~3.5 s
+    # that every `vdmbench list metrics` and run would pay otherwise.
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     v = structural_similarity_index_measure(p, t, data_range=255.0, kernel_size=k, sigma=1.5 * k / 11, reduction="none")
     assert isinstance(v, torch.Tensor)  # a tuple only with return_full_image / return_contrast_sensitivity
     return float(v.mean())

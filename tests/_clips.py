@@ -60,3 +60,13 @@ def noise(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def shuffle_frames(videos: torch.Tensor, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return videos[:, torch.randperm(videos.shape[1], generator=g)]
+
+
+def write_folder(path, clips: torch.Tensor, fps: float = 8.0):
+    """A folder of mp4 files c0.mp4, c1.mp4, ... of uint8 [N, T, H, W, 3] clips (for `vdmbench score`)."""
+    from vdmbench.core.video import Video, write_video
+
+    path.mkdir()
+    for i, c in enumerate(clips):
+        write_video(Video(c, fps), path / f"c{i}.mp4")
+    return path

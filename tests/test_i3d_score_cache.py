@@ -8,22 +8,15 @@ import json
 
 import torch
 
-from tests._clips import moving_squares
+from tests._clips import moving_squares, write_folder
 from vdmbench.core.video import Video, write_video
 from vdmbench.features import i3d
 from vdmbench.run import score
 
 
-def _folder(path, clips):
-    path.mkdir()
-    for i, c in enumerate(clips):
-        write_video(Video(c, 8.0), path / f"c{i}.mp4")
-    return path
-
-
 def test_second_score_runs_no_forward_and_gives_the_same_fvd(tmp_path, monkeypatch):
-    real = _folder(tmp_path / "real", moving_squares(4, 16, 32, 32, seed=1))
-    fake = _folder(tmp_path / "fake", moving_squares(4, 16, 32, 32, seed=2, speed=6.0))
+    real = write_folder(tmp_path / "real", moving_squares(4, 16, 32, 32, seed=1))
+    fake = write_folder(tmp_path / "fake", moving_squares(4, 16, 32, 32, seed=2, speed=6.0))
     seen: list[int] = []
     forward = i3d.InceptionI3d.forward
 

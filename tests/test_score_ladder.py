@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import json
 
-from tests._clips import moving_squares
+from tests._clips import moving_squares, write_folder
 from vdmbench.core.ladder import ladder_sizes
-from vdmbench.core.video import Video, write_video
 from vdmbench.run import score
 
 
-def _folder(path, clips):
-    path.mkdir()
-    for i, c in enumerate(clips):
-        write_video(Video(c, 8.0), path / f"c{i}.mp4")
-    return path
-
-
 def test_score_reports_the_ladder_and_warns_when_not_settled(tmp_path, capsys):
-    real = _folder(tmp_path / "real", moving_squares(8, 16, 32, 32, seed=1))
-    fake = _folder(tmp_path / "fake", moving_squares(8, 16, 32, 32, seed=2, speed=6.0))
+    real = write_folder(tmp_path / "real", moving_squares(8, 16, 32, 32, seed=1))
+    fake = write_folder(tmp_path / "fake", moving_squares(8, 16, 32, 32, seed=2, speed=6.0))
     out = tmp_path / "out.json"
     args = [str(fake), "--reference", str(real), "--metrics", "[{name: fvd, features: random-i3d, resize: 32, ci: false}]",
             "--results-dir", str(tmp_path / "results"), "--workers", "0", "--batch-size", "4", "--threads", "1",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests._old_schema import old_schema_db
 from vdmbench.dashboard import arena, compare, ranking
-from vdmbench.store.database import _MIGRATIONS, SCHEMA_VERSION, Store
+from vdmbench.store.database import SCHEMA_VERSION, Store
 
 
 def test_overall_rank_min_max_normalization_and_weights():
@@ -102,13 +102,7 @@ def test_vote_on_an_older_schema_is_refused_and_never_migrates_the_file(tmp_path
     from vdmbench.core.errors import StoreError
 
     db = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmts in _MIGRATIONS[:2]:
-        for stmt in stmts:
-            con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (2)")
-    con.close()
+    old_schema_db(db, 2).close()
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     assert arena.votes(Store(db, read_only=True), "s").empty  # readable
     pair = arena.Pair("s", "p", "a prompt", 0, "r1", "p-s0", "m1", "r2", "p-s0", "m2")

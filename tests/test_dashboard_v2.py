@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests._old_schema import old_schema_db
 from tests.fixtures import REPO
 from vdmbench.dashboard import arena, cells, groups, metric_facts, ranking
-from vdmbench.store.database import _MIGRATIONS, Store
+from vdmbench.store.database import Store
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 
@@ -153,13 +154,7 @@ def _app(db: Path, page: str = "Leaderboard"):
 
 
 def _old_schema(db: Path, version: int) -> None:
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmts in _MIGRATIONS[:version]:
-        for stmt in stmts:
-            con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (?)", [version])
-    con.close()
+    old_schema_db(db, version).close()
 
 
 @pytest.mark.parametrize("kind, expected", [

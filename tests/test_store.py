@@ -4,6 +4,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests._old_schema import old_schema_db
 from vdmbench.core.errors import StoreError
 from vdmbench.store.database import SCHEMA_VERSION, SampleRecord, Store
 
@@ -206,14 +207,9 @@ def test_threads_and_a_forked_child_use_the_store(tmp_path):
 
 def test_schema_2_database_is_migrated_and_keeps_its_rows(tmp_path):
     """A database written before samples/generations had `notes` opens, gains the columns, keeps rows."""
-    from vdmbench.store.schema import MIGRATIONS as _MIGRATIONS
 
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmt in _MIGRATIONS[0] + _MIGRATIONS[1]:
-        con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (2)")
+    con = old_schema_db(path, 2)
     con.execute("INSERT INTO generations VALUES ('k', 'v.mp4', ?, 1.0, now())", ["0" * 64])
     con.close()
     store = Store(path)
@@ -230,14 +226,9 @@ def test_schema_3_database_renames_adapter_config_and_keeps_the_runs(tmp_path):
     """Schema 4 calls the runs' model config what the command line calls it (model=): a file of
     schema 3 opens with its runs intact under the new column name; old baseline files still load."""
     from vdmbench.gate.baseline import load_baseline
-    from vdmbench.store.schema import MIGRATIONS as _MIGRATIONS
 
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmt in _MIGRATIONS[0] + _MIGRATIONS[1] + _MIGRATIONS[2]:
-        con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (3)")
+    con = old_schema_db(path, 3)
     con.execute("""INSERT INTO runs (run_id, suite, suite_hash, model, adapter_config, config_hash, status)
                    VALUES ('r0', 's', 'h', 'm', '{"name": "m", "adapter": "callable"}', 'c', 'finished')""")
     con.close()

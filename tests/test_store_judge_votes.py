@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 import pytest
 
+from tests._old_schema import old_schema_db
 from vdmbench.core.errors import StoreError
 from vdmbench.store.database import SCHEMA_VERSION, Store
 from vdmbench.store.schema import MIGRATIONS, TABLES
@@ -92,12 +92,7 @@ def test_bad_votes_are_refused_with_one_line_and_nothing_written(tmp_path):
 
 def test_a_schema_4_file_reads_as_no_votes_and_upgrades_keeping_its_rows(tmp_path):
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER)")
-    for stmts in MIGRATIONS[:4]:
-        for stmt in stmts:
-            con.execute(stmt)
-    con.execute("INSERT INTO schema_version VALUES (4)")
+    con = old_schema_db(path, 4)
     con.execute("INSERT INTO arena_votes VALUES ('v1', 's', 'p0', 0, 'r1', 'p0-s0', 'm1', 'r2', 'p0-s0', 'm2', "
                 "'a', 'me', now())")
     con.close()

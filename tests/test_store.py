@@ -235,5 +235,5 @@ def test_schema_3_database_renames_adapter_config_and_keeps_the_runs(tmp_path):
     store = Store(path)
     assert store.schema_version() == 5
     assert store.get_run("r0").model_config == {"name": "m", "adapter": "callable"}
-    old = load_baseline(Path(__file__).resolve().parents[1] / "ci" / "baseline-smoke.json")  # written at schema 3
+    old = load_baseline(Path(__file__).resolve().parent / "fixtures" / "baseline-smoke-schema3.json")  # written at schema 3
     assert old.run["model_config"]["name"] == "reference-unet3d" and "adapter_config" not in old.run

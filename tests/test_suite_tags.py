@@ -46,7 +46,7 @@ def test_shapes_prompts_are_tagged_with_what_they_ask(name):
         assert len(p.tags) == len(set(p.tags)), p.id
 
 
-@pytest.mark.parametrize("name", SHAPES_SUITES + ["t2v-mini", "t2v-core"])
+@pytest.mark.parametrize("name", SHAPES_SUITES + ["t2v-mini", "t2v-core", "i2v-core"])
 def test_every_tag_selects_a_proper_subset_and_families_vary(name):
     suite = load_suite(name)
     counts = Counter(t for p in suite.prompts for t in p.tags)
@@ -86,3 +86,23 @@ def test_t2v_mini_carries_t2v_core_dimension_tags():
     assert all(p.tags == core[p.id] for p in mini)
     families = {"people", "animals", "vehicles", "objects", "camera", "scene", "style", "color", "count", "spatial"}
     assert families <= {t for p in mini for t in p.tags}
+
+
+def test_i2v_core_prompts_are_tagged_with_every_object_they_name():
+    """i2v-core (v2): each object's color, shape and size, each moving object's direction and
+    motion kind, the background and the object count, read here from the caption parser."""
+    from vdmbench.data.shapes import parse_caption
+
+    suite = load_suite("i2v-core")
+    assert suite.version == 2
+    for p in suite.prompts:
+        objects = parse_caption(p.text)
+        want = {f"background-{dict(p.params)['background']}", f"objects-{len(objects)}"}
+        for o in objects:
+            want |= {f"color-{o['color']}", f"shape-{o['shape']}", f"size-{o['size']}"}
+            if o["direction"] == "still":
+                want.add("motion-static")
+            else:
+                want |= {f"direction-{o['direction']}",
+                         "motion-diagonal" if o["direction"] in DIAGONALS else "motion-straight"}
+        assert set(p.tags) == want, (p.id, p.tags)

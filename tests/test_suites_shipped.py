@@ -58,7 +58,7 @@ def test_i2v_core_renders_its_conditioning_images_and_text_matches_params():
     for p in suite.prompts:  # the words pin every object; only the start positions come from the seed
         objects = parse_caption(p.text)
         assert objects and all(None not in o.values() for o in objects), (p.id, objects)
-        assert len(objects) == (2 if "two-objects" in p.tags else 1), p.id
+        assert len(objects) == (2 if "objects-2" in p.tags else 1), p.id
         assert p.id.startswith("-".join(f"{o['color']}-{o['shape']}-{o['direction']}" for o in objects)), p.id
     small = replace(suite, height=32, width=56, num_frames=4)  # the same scenes, cheaply
     planned = plan_samples(small, {"adapter": "callable", "params": {}})

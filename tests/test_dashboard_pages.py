@@ -358,7 +358,7 @@ def test_arena_page_warns_on_few_votes_and_shows_metric_and_judge_agreement(fill
     at = clean(app(db, "Arena"))
     assert any(f"Fewer than {arena.MIN_VOTES} votes" in w.value and "toy-noise" in w.value for w in at.warning)
     corr = frame(at, "vote accuracy").value.set_index("metric")
-    assert corr.loc["flicker", "vote accuracy"] == 1.0 and corr.loc["flicker", "votes used"] == len(votes)
+    assert corr.loc["flicker", "vote accuracy"] == "1.00" and corr.loc["flicker", "votes used"] == str(len(votes))
     judges = frame(at, "pairwise accuracy").value.set_index("judge")
     assert judges.loc["fake-vlm", "pairwise accuracy"].startswith("1.00")
     assert judges.loc["fake-vlm", "matched votes"] == len(votes)

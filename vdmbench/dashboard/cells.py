@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from vdmbench.dashboard.metric_facts import value_range
 
@@ -52,6 +53,20 @@ def value_cell(value: float, lo: float | None, hi: float | None, decimals: int) 
     if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
         text += f" ± {(hi - lo) / 2:.{decimals}f}"
     return text
+
+
+def number_cell(value: float | None, decimals: int) -> str:
+    """A bare number at fixed decimals; '–' for a missing one (None / NaN), as every table cell."""
+    if value is None or pd.isna(value) or not np.isfinite(float(value)):
+        return "–"
+    return f"{float(value):.{decimals}f}"
+
+
+def count_cell(value: float | None) -> str:
+    """A whole count ('64'); '–' for a missing one."""
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{int(value)}"
 
 
 def p_floor(n_boot: int) -> float:

@@ -11,6 +11,7 @@ models, then the most recent. Every other group is labelled by its overrides aga
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,16 +21,37 @@ _COUNTED = ("prompts", "seeds")
 _IGNORED = {"description"}
 
 
-def planned_samples(suite_config: dict[str, Any]) -> int | None:
+def planned_samples(suite_config: dict[str, Any], tags: Sequence[str] = ()) -> int | None:
     """(prompt, seed) pairs the suite plans: per prompt its own seeds, else the suite's; None when
-    the stored config has no prompt list (an old or foreign run)."""
+    the stored config has no prompt list (an old or foreign run). With `tags`: only the prompts
+    carrying any of them (what a tag filter's coverage is out of)."""
     prompts = suite_config.get("prompts")
     if not isinstance(prompts, list) or not prompts:
         return None
+    if tags:
+        wanted = set(tags)
+        prompts = [p for p in prompts if isinstance(p, dict) and wanted & set(p.get("tags") or ())]
     default = suite_config.get("seeds") or [0]
     default_n = len(default) if isinstance(default, list) else int(default)
     return sum(len(p["seeds"]) if isinstance(p, dict) and isinstance(p.get("seeds"), list) and p["seeds"]
                else default_n for p in prompts)
+
+
+def tag_coverage(runs: pd.DataFrame, settings: pd.DataFrame, ok_tags: pd.DataFrame,
+                 tags: Sequence[str]) -> pd.DataFrame:
+    """`runs` with ok / planned / coverage counted over the prompts tagged with any of `tags`
+    (ok_tags: run_id, sample_id, tag of each ok sample). A run whose stored config has no prompt
+    list keeps an unknown plan (coverage NaN: not penalized), as without a filter."""
+    wanted = set(tags)
+    tagged = ok_tags[ok_tags.tag.isin(wanted)] if not ok_tags.empty else ok_tags
+    ok = tagged.drop_duplicates(["run_id", "sample_id"]).groupby("run_id").size() if not tagged.empty else pd.Series(dtype=int)
+    configs = dict(zip(settings.run_id, settings.suite_config))
+    out = runs.copy()
+    out["ok"] = [int(ok.get(r, 0)) for r in out.run_id]
+    planned = [planned_samples(configs.get(r) or {}, tuple(tags)) for r in out.run_id]
+    out["planned"] = planned
+    out["coverage"] = [min(1.0, o / p) if p else float("nan") for o, p in zip(out.ok, planned)]
+    return out
 
 
 def overrides(standard: dict[str, Any], other: dict[str, Any], name: str = "standard") -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,7 @@ import streamlit as st
 
 from vdmbench.core.errors import StoreError
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import arena, ranking
+from vdmbench.dashboard import arena, cells, data, ranking
 from vdmbench.dashboard.pages import leaderboard
 from vdmbench.dashboard.pages.common import Context, show_video
 from vdmbench.store import SCHEMA_VERSION
@@ -55,21 +55,26 @@ def _vote(db_path: str, winner: str | None, cands: pd.DataFrame, suite: str) -> 
     _next_pair(cands, suite)
 
 
-def _retry_queue(db_path: str) -> None:
+def _retry_queue(db_path: str) -> int:
+    """Store what the queue holds; returns how many votes it stored now."""
     if st.session_state.pop(_FLUSHED, False) or not arena.pending(db_path):
-        return
+        return 0
     stored, waiting, error = arena.flush(db_path)
     if waiting:
         st.warning(f"{waiting} vote(s) queued, not yet stored ({error}); retried on the next action.", icon="⏳")
     elif stored:
         st.success(f"{stored} queued vote(s) stored.")
+    return stored
 
 
 def render(ctx: Context) -> None:
     st.header(f"Arena · {ctx.suite} v{ctx.version}")
     st.caption("Two clips of the same prompt and seed from two different models, in random order. "
                "Pick the better one; the models are revealed after the vote.")
-    _retry_queue(ctx.db_path)
+    if _retry_queue(ctx.db_path):
+        # The sidebar keyed the cached reads before this flush wrote the file: re-key them, so this
+        # render's tables include the votes just stored.
+        ctx = replace(ctx, token=data.db_token(ctx.db_path))
     runs = ctx.latest_runs()
     cands = arena.candidates(ctx.load("samples_of", tuple(runs.run_id)), runs,
                              ctx.load("sample_hashes", tuple(runs.run_id)))
@@ -131,10 +136,13 @@ def render(ctx: Context) -> None:
                                             zip(corr["accuracy ci_low"], corr["accuracy ci_high"])])
     corr = corr.drop(columns=["accuracy ci_low", "accuracy ci_high"])
     corr.insert(1, "vote accuracy", corr.pop("vote accuracy"))
-    st.dataframe(corr.style.format({"spearman rho": fmt, "oriented rho": fmt, "p_value": fmt,
-                                    "vote accuracy": lambda v: "–" if pd.isna(v) else f"{v:.2f}",
-                                    "votes used": lambda v: "–" if pd.isna(v) else f"{int(v)}",
-                                    "metric ties": lambda v: "–" if pd.isna(v) else f"{int(v)}"}, na_rep="–"),
+    # Text cells, as on the Leaderboard: a missing value reads "–" (Streamlit draws a null as "None").
+    corr = corr.assign(**{
+        "vote accuracy": [cells.number_cell(v, 2) for v in corr["vote accuracy"]],
+        **{c: [cells.number_cell(v, 4) for v in corr[c]] for c in ("spearman rho", "oriented rho", "p_value")},
+        **{c: [cells.count_cell(v) for v in corr[c]] for c in ("models", "votes used", "metric ties")},
+    })
+    st.dataframe(corr,
                  hide_index=True, key="arena_correlations", width="stretch")
     st.caption("Per vote: **vote accuracy** is how often the metric prefers the clip the person preferred (the "
                "better value in the metric's direction), over the votes with a winner where both clips have a "

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.core.formatting import NOT_COMPARABLE
-from vdmbench.dashboard import cells, metric_facts, model_card, ranking, url_state
+from vdmbench.dashboard import cells, groups, metric_facts, model_card, ranking, url_state
 from vdmbench.dashboard.pages.common import Context, seed, url_extra, view_link
 
 OVERALL = "overall score"
@@ -46,6 +46,9 @@ def load(ctx: Context) -> tuple[pd.DataFrame, dict[str, bool], list[str], list[s
     if ctx.tags:
         # Only per-sample metrics can be restricted to the tagged samples.
         long = ctx.load("tag_metrics", tuple(runs.run_id), ctx.tags)
+        # Coverage (and so the failure policy) over the tagged prompts only, like the values.
+        runs = groups.tag_coverage(runs, ctx.load("run_settings", ctx.suite, ctx.version),
+                                   ctx.load("sample_tags", tuple(runs.run_id)), ctx.tags)
     wide = ranking.wide_table(long, runs)
     extra = [c for c in ("samples", "failed", "planned", "ok", "coverage", "prompts") if c in runs]
     wide = wide.merge(runs[["run_id", *extra]], on="run_id", how="left")

@@ -14,7 +14,9 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_db import APP, fill
-from vdmbench.dashboard import arena, groups
+from vdmbench.dashboard import arena, cells, groups
+from vdmbench.dashboard.pages import compare as compare_page
+from vdmbench.dashboard.pages import drilldown as drill_page
 from vdmbench.store import Store
 
 
@@ -131,3 +133,51 @@ def test_leaderboard_coverage_and_failure_policy_follow_the_tag_filter(filled):
     assert rows[("color",)].loc["toy-flaky", "overall"] == pytest.approx(rows[("color",)].loc["toy-square", "overall"],
                                                                         abs=1e-3)
 
+
+
+# -- 4. Compare: the verdict early, numbers at each metric's fixed decimals -------------------
+def test_metric_decimals_follow_the_leaderboards_rule():
+    rows = pd.DataFrame({"metric": ["a", "a", "b", "c"], "value": [0.97, 0.95, 103.8, 0.0],
+                         "ci_low": [0.964, 0.94, None, None], "ci_high": [0.976, 0.96, None, None]})
+    got = cells.metric_decimals(rows)
+    # a: median half-width 0.008 -> 3 decimals; b: no CI, 3 significant digits of 103.8 ("104") -> 0; c: only 0 -> 3.
+    assert got == {"a": 3, "b": 0, "c": 3}
+    assert got["a"] == cells.decimals_for([0.97, 0.95], [0.006, 0.01])
+
+
+def test_compare_prints_each_metric_at_its_decimals_with_the_verdict_early(filled):
+    db, runs = filled
+    at = app(db, "Compare", compare_runs=[runs["toy-square"], runs["toy-noise"]])
+    shown = frame(at, "verdict")
+    assert list(shown.columns[:3]) == ["run", "metric", "verdict"]
+    assert pd.api.types.is_numeric_dtype(shown.delta)  # still sortable numbers
+    long = Store(db, read_only=True).run_metric_table([runs["toy-square"], runs["toy-noise"]])
+    decimals = cells.metric_decimals(long)
+    metrics = sorted(long.metric.unique())
+    styled = compare_page.style_deltas(shown, metrics, decimals)
+    text = styled.to_string(delimiter="|").splitlines()[1:]
+    for line, metric, (_, row) in zip(text, metrics, shown.iterrows()):
+        d = decimals[metric]
+        assert f"{row.delta:.{d}f}" in line.split("|"), (metric, line)
+        assert f"{row.baseline:.{d}f}" in line.split("|")
+    # A metric that is exactly 1 on one side and 0 on the other prints "1.000"/"0.000", never "1" / "0".
+    toy = pd.DataFrame({"run": ["r"], "metric": ["q"], "verdict": ["worse"], "baseline": [1.0], "value": [0.0],
+                        "delta": [-1.0]})
+    cells_text = compare_page.style_deltas(toy, ["q"], {"q": 3}).to_string(delimiter="|").splitlines()[1]
+    assert cells_text.split("|")[-3:] == ["1.000", "0.000", "-1.000"]
+
+
+# -- 5. Drill-down: metric values at the same fixed decimals ----------------------------------
+def test_drilldown_metric_values_use_fixed_decimals(filled):
+    db, runs = filled
+    run = runs["toy-square"]
+    at = app(db, "Drill-down", drill_run=run, drill_sample="a-s0")
+    shown = frame(at, "value").set_index("metric")
+    decimals = cells.metric_decimals(Store(db, read_only=True).run_metric_table([run]))
+    raw = Store(db, read_only=True).sample_metric_table(run, "a-s0").set_index("metric").value
+    assert set(shown.index) == set(raw.index) and len(raw) >= 2
+    for metric, value in raw.items():
+        assert shown.loc[metric, "value"] == f"{value:.{decimals[metric]}f}"
+    # A value of exactly 0 is printed with the metric's decimals, like its neighbours.
+    toy = pd.DataFrame({"metric": ["q", "r"], "value": [0.0, 1.0]})
+    assert list(drill_page.metric_cells(toy, {"q": 4, "r": 4}).value) == ["0.0000", "1.0000"]

@@ -45,6 +45,23 @@ def decimals_for(values: Iterable[float], half_widths: Iterable[float] = ()) -> 
     return int(min(MAX_DECIMALS, max(0, d)))
 
 
+def metric_decimals(run_metrics: pd.DataFrame) -> dict[str, int]:
+    """Decimals per metric by the Leaderboard's rule (decimals_for over the metric's values and
+    clipped CI half-widths), from run-level rows (metric, value, ci_low, ci_high), so Compare and
+    Drill-down print a metric as the board does."""
+    out: dict[str, int] = {}
+    if run_metrics.empty:
+        return out
+    for metric, part in run_metrics.groupby("metric", sort=True):
+        m = str(metric)
+        lo = pd.to_numeric(part.get("ci_low", pd.Series(dtype=float)), errors="coerce")
+        hi = pd.to_numeric(part.get("ci_high", pd.Series(dtype=float)), errors="coerce")
+        clipped = [clip_ci(m, float(a), float(b)) for a, b in zip(lo, hi)]
+        values = pd.to_numeric(part.value, errors="coerce")
+        out[m] = decimals_for(values, [(b - a) / 2 for a, b in clipped])
+    return out
+
+
 def value_cell(value: float, lo: float | None, hi: float | None, decimals: int) -> str:
     """'0.972 ± 0.006' (half the CI's width); '0.972' without a CI; '–' without a value."""
     if value is None or not np.isfinite(value):

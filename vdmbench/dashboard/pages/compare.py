@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -47,17 +50,10 @@ def render(ctx: Context) -> None:
         st.info("These runs have no metrics.")
         return
     tests_per_run = deltas.groupby("run").p_raw.transform(lambda p: int(p.notna().sum()))
-    shown = pd.DataFrame({
-        "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways, flagged)),
-        "baseline": deltas.baseline, "value": deltas.value, "delta": deltas.delta,
-        "delta 95% CI": [delta_ci_text(m, lo, hi) for m, lo, hi in zip(deltas.metric, deltas.ci_low, deltas.ci_high)],
-        "p (Holm)": [cells.p_cell(p, raw, compare.N_BOOT, int(k))
-                     for p, raw, k in zip(deltas.p_value, deltas.p_raw, tests_per_run)],
-        "n": deltas.n, "test": deltas.test, "verdict": deltas.verdict,
-    })
-    styled = shown.style.format({c: fmt for c in ("baseline", "value", "delta")}).map(
-        _verdict_color, subset=["verdict"])
-    st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch")
+    decimals = cells.metric_decimals(long)
+    shown = delta_table(deltas, short, ways, flagged, decimals, tests_per_run)
+    styled = style_deltas(shown, list(deltas.metric), decimals)
+    st.dataframe(styled, hide_index=True, key="compare_deltas", width="stretch", column_config=DELTA_COLUMNS)
     st.caption(f"Baseline: {short[picked[0]]}. Delta = run - baseline, paired over samples with the same prompt "
                "and seed; 95% CI and two-sided p from the release gate's paired bootstrap over prompts (each "
                "drawn prompt brings all its seeds: the unit of the leaderboard's CIs too); set-level metrics: "
@@ -109,11 +105,57 @@ def default_runs(ctx: Context, runs: pd.DataFrame) -> list[str]:
     return same[::-1] if len(same) == 2 else list(runs.run_id[:2][::-1])
 
 
-def delta_ci_text(metric: str, lo: float, hi: float) -> str:
+# Narrow columns, the verdict right after the metric: the whole table fits a 1400 px window.
+DELTA_COLUMNS = {
+    "run": st.column_config.TextColumn("run", width="medium"),
+    "metric": st.column_config.TextColumn("metric", width="medium"),
+    "verdict": st.column_config.TextColumn("verdict", width="small"),
+    "baseline": st.column_config.NumberColumn("baseline", width="small"),
+    "value": st.column_config.NumberColumn("value", width="small"),
+    "delta": st.column_config.NumberColumn("delta", width="small"),
+    "delta 95% CI": st.column_config.TextColumn("delta 95% CI", width="small"),
+    "p (Holm)": st.column_config.TextColumn("p (Holm)", width="small", help="Holm-adjusted across metrics"),
+    "n": st.column_config.NumberColumn("n", width="small", help="matched samples"),
+    "test": st.column_config.TextColumn("test", width="small"),
+}
+
+
+def delta_table(deltas: pd.DataFrame, short: dict[str, str], ways: dict[str, bool], flagged: list[str],
+                decimals: dict[str, int], tests_per_run: pd.Series) -> pd.DataFrame:
+    """The deltas as shown: verdict second (it is what one reads first), CIs at the metric's decimals."""
+    return pd.DataFrame({
+        "run": deltas.run.map(short), "metric": deltas.metric.map(lambda m: ranking.column_label(m, ways, flagged)),
+        "verdict": deltas.verdict, "baseline": deltas.baseline, "value": deltas.value, "delta": deltas.delta,
+        "delta 95% CI": [delta_ci_text(m, lo, hi, decimals.get(m)) for m, lo, hi in
+                         zip(deltas.metric, deltas.ci_low, deltas.ci_high)],
+        "p (Holm)": [cells.p_cell(p, raw, compare.N_BOOT, int(k))
+                     for p, raw, k in zip(deltas.p_value, deltas.p_raw, tests_per_run)],
+        "n": deltas.n, "test": deltas.test,
+    })
+
+
+def style_deltas(shown: pd.DataFrame, metrics: list[str], decimals: dict[str, int]) -> Any:
+    """Numbers stay numbers (sortable); each row is printed at its metric's fixed decimals, as on
+    the Leaderboard (not 4 significant digits)."""
+    styled = shown.style.map(_verdict_color, subset=["verdict"])
+    numeric = ["baseline", "value", "delta"]
+    for d in sorted({decimals.get(m, cells.MAX_DECIMALS) for m in metrics}):
+        rows = [i for i, m in zip(shown.index, metrics) if decimals.get(m, cells.MAX_DECIMALS) == d]
+        styled = styled.format(partial(_fixed, decimals=d), subset=pd.IndexSlice[rows, numeric])
+    return styled
+
+
+def _fixed(v: Any, decimals: int) -> str:
+    return cells.number_cell(v, decimals)
+
+
+def delta_ci_text(metric: str, lo: float, hi: float, decimals: int | None = None) -> str:
     if pd.isna(lo) or pd.isna(hi):
         return ""
     lo, hi = cells.clip_delta_ci(metric, float(lo), float(hi))
-    return f"[{fmt(lo)}, {fmt(hi)}]"
+    if decimals is None:
+        return f"[{fmt(lo)}, {fmt(hi)}]"
+    return f"[{lo:.{decimals}f}, {hi:.{decimals}f}]"
 
 
 def _sample_counts(runs: pd.DataFrame, picked: list[str], short: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from vdmbench.core.formatting import format_number as fmt
-from vdmbench.dashboard import media
+from vdmbench.dashboard import cells, media
 from vdmbench.dashboard.pages.common import Context, run_label, seed, show_video, url_extra
 
 
@@ -54,7 +54,8 @@ def render(ctx: Context) -> None:
         if metrics.empty:
             st.caption("No metric values for this sample.")
         else:
-            st.dataframe(metrics.style.format({"value": fmt}), hide_index=True, key="drill_metrics")
+            decimals = cells.metric_decimals(ctx.load("run_metrics", (run_id,)))
+            st.dataframe(metric_cells(metrics, decimals), hide_index=True, key="drill_metrics")
     with right:
         show_video(ctx.db_path, s.preview_path, s.path, "drilldown")
         lossless = media.resolve(ctx.db_path, s.path)
@@ -89,6 +90,14 @@ def filmstrip(path: str, mtime_ns: int) -> tuple[np.ndarray, str]:
     h, w = frames[0].shape[:2]
     return strip, (f"frames {', '.join(map(str, picked))} of {total} · {w}x{h} shown x{factor} "
                    "(nearest neighbour)")
+
+
+def metric_cells(metrics: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFrame:
+    """(metric, value) with each value at its metric's fixed decimals, as on the Leaderboard
+    ("0.0000" beside "1.0000", not "0"); a metric the run has no row for: three significant digits."""
+    return metrics.assign(value=[
+        cells.number_cell(v, decimals[m] if m in decimals else cells.decimals_for([v]))
+        for m, v in zip(metrics.metric, metrics.value)])
 
 
 def _tags(tags: object) -> list[str]:

@@ -401,18 +401,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             table.add_row(name, cfg["adapter"], tasks, str(cfg.get("description", "")).strip(), *source)
         console.print(table)
     elif args.what == "metrics":
-        from vdmbench.metrics import available_metrics
+        from vdmbench.cli.metric_listing import metric_rows
 
         table = Table("metric", "outputs (↑ higher / ↓ lower is better)", "kind", "needs", "description",
                       title="metrics")
-        for name, cls in sorted(available_metrics().items()):
-            doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-            outputs = ", ".join(f"{o} {'↑' if o.higher_is_better else '↓'}" if getattr(o, "is_score", True)
-                                else f"{o} (a weight, not a score)" for o in cls.outputs)
-            table.add_row(name, outputs, "per clip" if cls.per_sample else "per set",
-                          ", ".join(sorted(cls.inputs)) or "-", doc[0] if doc else "")
-            for backend, note in getattr(cls, "feature_backends", {}).items():
-                table.add_row("", "", "", "", f"features: {backend} — {note}")
+        for row in metric_rows():
+            table.add_row(*row)
         console.print(table)
     else:  # runs
         import pandas as pd

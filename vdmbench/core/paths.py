@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # vdmbench/
@@ -39,3 +40,9 @@ def weights_dir() -> Path:
 # Where results go unless a command is told otherwise (relative to the current directory).
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB = DEFAULT_RESULTS_DIR / "vdmbench.duckdb"
+
+
+def user_cache_dir() -> Path:
+    """vdmbench's per-user cache: downloaded weights, open_clip's files, listings
+    (`$XDG_CACHE_HOME/vdmbench`, default ~/.cache/vdmbench)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vdmbench"

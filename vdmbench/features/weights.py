@@ -27,6 +27,7 @@ import torch
 from vdmbench.core import atomic
 from vdmbench.core.errors import WeightsError
 from vdmbench.core.hashing import sha256_file
+from vdmbench.core.paths import user_cache_dir
 
 ENV_VAR = "VDMBENCH_WEIGHTS"
 
@@ -88,7 +89,7 @@ REGISTRY: dict[str, WeightSpec] = {
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vdmbench"
+    return user_cache_dir()
 
 
 def _matches(digest: str, expected: str | None) -> bool:

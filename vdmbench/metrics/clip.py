@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from vdmbench.core.errors import ConfigError, WeightsError
+from vdmbench.core.paths import user_cache_dir
 from vdmbench.metrics.base import ClipBatch, MetricContext, Output, PerSampleMetric
 from vdmbench.metrics.random_weights import RandomWeightsMark
 
@@ -112,7 +113,7 @@ def build_clip_encoder(model: str, pretrained: str | None, *, weights: str | Non
 
 
 def _open_clip_cache() -> str:
-    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench", "open_clip")
+    return str(user_cache_dir() / "open_clip")
 
 
 def _open_clip_download(model: str, pretrained: str, cfg: dict[str, Any], quick_gelu: bool) -> Any:
@@ -199,8 +200,7 @@ def _local_weights(model: str, pretrained: str, explicit: str | None):
             raise WeightsError(f"clip: weights file {p} does not exist (given explicitly)")
         return p
     name = _weights_file(model, pretrained)
-    for folder in (os.environ.get("VDMBENCH_WEIGHTS"),
-                   os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vdmbench")):
+    for folder in (os.environ.get("VDMBENCH_WEIGHTS"), str(user_cache_dir())):
         if folder and (Path(folder) / name).is_file():
             return Path(folder) / name
     return None

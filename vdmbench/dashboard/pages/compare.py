@@ -105,18 +105,19 @@ def default_runs(ctx: Context, runs: pd.DataFrame) -> list[str]:
     return same[::-1] if len(same) == 2 else list(runs.run_id[:2][::-1])
 
 
-# Narrow columns, the verdict right after the metric: the whole table fits a 1400 px window.
+# Widths in pixels, the verdict right after the metric: the whole table (about 930 px) fits beside the
+# sidebar in a 1400 px window.
 DELTA_COLUMNS = {
-    "run": st.column_config.TextColumn("run", width="medium"),
-    "metric": st.column_config.TextColumn("metric", width="medium"),
-    "verdict": st.column_config.TextColumn("verdict", width="small"),
-    "baseline": st.column_config.NumberColumn("baseline", width="small"),
-    "value": st.column_config.NumberColumn("value", width="small"),
-    "delta": st.column_config.NumberColumn("delta", width="small"),
-    "delta 95% CI": st.column_config.TextColumn("delta 95% CI", width="small"),
-    "p (Holm)": st.column_config.TextColumn("p (Holm)", width="small", help="Holm-adjusted across metrics"),
-    "n": st.column_config.NumberColumn("n", width="small", help="matched samples"),
-    "test": st.column_config.TextColumn("test", width="small"),
+    "run": st.column_config.Column("run", width=145),
+    "metric": st.column_config.Column("metric", width=155),
+    "verdict": st.column_config.Column("verdict", width=135),
+    "baseline": st.column_config.Column("baseline", width=58),
+    "value": st.column_config.Column("value", width=58),
+    "delta": st.column_config.Column("delta", width=58),
+    "delta 95% CI": st.column_config.Column("delta 95% CI", width=105),
+    "p (Holm)": st.column_config.Column("p (Holm)", width=66, help="Holm-adjusted across metrics"),
+    "n": st.column_config.Column("n", width=36, help="matched samples"),
+    "test": st.column_config.Column("test", width=110),
 }
 
 

@@ -138,7 +138,8 @@ def render(ctx: Context) -> None:
                    "left out of the overall score unless given a weight.")
     if ctx.tags:
         st.caption(f"Filtered to samples tagged {', '.join(ctx.tags)}: values and CIs recomputed from "
-                   "per-sample values; set-level metrics (FVD, KVD) cannot be split by tag and are left out.")
+                   "per-sample values; set-level metrics (FVD, KVD) cannot be split by tag and are left out. "
+                   "Coverage (and so the overall score) counts the samples of the tagged prompts only.")
     model_cards(ctx, ranked)
 
 

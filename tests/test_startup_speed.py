@@ -72,6 +72,7 @@ def test_plain_import_first_is_used_as_is():
 
 _FAULTS = """
 import json, resource, sys, torch
+ROUNDS = 24
 from vdmbench.core.allocator import reuse_freed_memory
 
 def faults(nbytes, rounds):
@@ -83,13 +84,16 @@ def faults(nbytes, rounds):
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 with reuse_freed_memory(enabled=sys.argv[1] == "keep") as active:
-    print(json.dumps({"active": active, "faults": faults(64 << 20, 6)}))
+    print(json.dumps({"active": active, "faults": faults(64 << 20, ROUNDS)}))
 """
 
 
 def test_reuse_freed_memory_stops_refaulting_large_blocks():
     # 64 MiB blocks (above glibc's largest mmap threshold, 32 MiB; I3D's are up to ~200 MiB), each
-    # allocated, filled and freed 6 times in a fresh process, by default and inside the setting.
+    # allocated, filled and freed 24 times after 6 warm-up rounds in a fresh process, by default and
+    # inside the setting. Inside it, a round still faults now and then while the heap settles (small
+    # allocations land in the freed block, so the next one grows the heap): measured 0-1 of 24 rounds
+    # on a quiet machine, 3 of 6 once under CI load; the bound leaves room for that.
     pages = (64 << 20) // resource.getpagesize()
     runs = {}
     for mode in ("default", "keep"):
@@ -98,8 +102,9 @@ def test_reuse_freed_memory_stops_refaulting_large_blocks():
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     if not runs["keep"]["active"]:
         pytest.skip("not glibc: the allocator setting does not apply")
-    assert runs["default"]["faults"] >= 0.9 * 6 * pages  # glibc's default: mmap, fault in, unmap, every time
-    assert runs["keep"]["faults"] < 0.1 * 6 * pages  # the freed block is reused
+    rounds = 24
+    assert runs["default"]["faults"] >= 0.9 * rounds * pages  # glibc's default: mmap, fault in, unmap, every time
+    assert runs["keep"]["faults"] < 0.25 * rounds * pages  # the freed block is reused (most rounds: no fault)
 
 
 def test_reuse_freed_memory_changes_no_value():

@@ -35,6 +35,7 @@ import pandas as pd
 
 from vdmbench.core.atomic import write_text
 from vdmbench.core.errors import StoreError
+from vdmbench.core.stats import clustered_bootstrap_mean
 from vdmbench.store import SCHEMA_VERSION, Store, dashboard_reads
 
 WINNERS = ("a", "b", "tie")
@@ -295,7 +296,6 @@ def metric_vote_agreement(vote_clips: pd.DataFrame, values: pd.DataFrame, metric
     if decided.empty or values.empty:
         return pd.DataFrame(columns=cols)
     rows = []
-    alpha = (1 - confidence) / 2
     for metric, part in values.groupby("metric", sort=True):
         direction = metric_directions.get(str(metric))
         if direction is None:
@@ -314,10 +314,10 @@ def metric_vote_agreement(vote_clips: pd.DataFrame, values: pd.DataFrame, metric
         acc = lo = hi = float("nan")
         if len(agree):
             acc = float(agree.mean())
-            if len(agree) >= 2 and n_boot > 0:
-                rng = np.random.default_rng(seed)
-                reps = agree[rng.integers(0, len(agree), size=(n_boot, len(agree)))].mean(axis=1)
-                lo, hi = (float(x) for x in np.quantile(reps, [alpha, 1 - alpha]))
+            if len(agree) >= 2 and n_boot > 0:  # each vote its own resampling unit
+                est = clustered_bootstrap_mean(agree, np.arange(len(agree)), n_boot=n_boot, confidence=confidence,
+                                               seed=seed)
+                lo, hi = est.ci_low, est.ci_high
         rows.append({"metric": metric, "vote accuracy": acc, "accuracy ci_low": lo, "accuracy ci_high": hi,
                      "votes used": int(used.sum()), "metric ties": int(ties.sum())})
     return pd.DataFrame(rows, columns=cols)
